@@ -1,0 +1,22 @@
+"""The one registry of task streams. Each module declares its specs once; everything else derives from it."""
+from __future__ import annotations
+
+from ..params import BadInput
+from .base import BenchmarkSpec, Experience, Stream
+from . import digits, torchvision_sets
+
+_REGISTRY: dict[str, BenchmarkSpec] = {s.name: s for m in (digits, torchvision_sets) for s in m.SPECS}
+
+
+def benchmarks() -> list[BenchmarkSpec]:
+    return list(_REGISTRY.values())
+
+
+def get_benchmark(name: str) -> BenchmarkSpec:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise BadInput(f"unknown benchmark {name!r}: expected one of {', '.join(_REGISTRY)}") from None
+
+
+__all__ = ["BenchmarkSpec", "Experience", "Stream", "benchmarks", "get_benchmark"]

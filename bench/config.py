@@ -1,0 +1,118 @@
+"""Run configuration: a frozen, validated, JSON-round-trippable description of one run."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+
+from .params import BadInput, ParamSpec, validate_params
+
+SCENARIOS = ("class", "task", "domain")
+DEVICES = ("auto", "cpu", "cuda")
+
+# Settings every run has, declared once like strategy and benchmark parameters.
+RUN_PARAMS: tuple[ParamSpec, ...] = (
+    ParamSpec(name="epochs", type="int", default=3, min=1, max=1000, help="Training epochs per experience."),
+    ParamSpec(name="batch_size", type="int", default=32, min=1, max=4096, help="Training minibatch size."),
+    ParamSpec(name="lr", type="float", default=0.05, min=1e-6, max=10.0, log=True, help="Learning rate."),
+    ParamSpec(name="optimizer", type="str", default="sgd", choices=("sgd", "adam"),
+              help="SGD (momentum 0.9) or Adam."),
+    ParamSpec(name="seed", type="int", default=0, min=0, max=2**31 - 1, help="Seed of everything random in the run."),
+    ParamSpec(name="device", type="str", default="auto", choices=DEVICES,
+              help="auto uses CUDA when present, else the CPU."),
+    ParamSpec(name="eval_every", type="int", default=0, min=0, max=10**6,
+              help="Dense evaluation every K training iterations; 0 picks K for about 25 points per experience."),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    benchmark: str
+    scenario: str
+    strategy: str
+    benchmark_params: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+    epochs: int = 3
+    batch_size: int = 32
+    lr: float = 0.05
+    optimizer: str = "sgd"
+    seed: int = 0
+    device: str = "auto"
+    eval_every: int = 0
+    data_dir: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        if not isinstance(d, dict):
+            raise BadInput(f"config must be a JSON object, got {type(d).__name__}")
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise BadInput(f"unknown config field {unknown[0]!r}: allowed {', '.join(sorted(known))}")
+        missing = [k for k in ("benchmark", "scenario", "strategy") if k not in d]
+        if missing:
+            raise BadInput(f"config is missing {missing[0]!r}")
+        return cls(**d)
+
+    @classmethod
+    def from_json(cls, text: str) -> "RunConfig":
+        try:
+            return cls.from_dict(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise BadInput(f"config is not valid JSON: {exc.msg} at line {exc.lineno}") from None
+
+    def with_seed(self, seed: int) -> "RunConfig":
+        return replace(self, seed=seed)
+
+    def group_key(self) -> str:
+        """Stable hash of everything but the seed: runs that differ only by seed form one group."""
+        d = self.to_dict()
+        d.pop("seed")
+        d.pop("device")
+        d.pop("data_dir")
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+    def config_key(self) -> str:
+        """Stable hash of the whole scientific config (seed included, device excluded)."""
+        d = self.to_dict()
+        d.pop("device")
+        d.pop("data_dir")
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def validate(cfg: RunConfig) -> RunConfig:
+    """Check every field against the registries; return a normalised config (defaults filled, types
+    coerced) or raise BadInput naming the bad value and what is allowed."""
+    from .benchmarks import get_benchmark
+    from .strategies import get_strategy
+
+    bench = get_benchmark(cfg.benchmark)
+    strat = get_strategy(cfg.strategy)
+    if cfg.scenario not in SCENARIOS:
+        raise BadInput(f"scenario {cfg.scenario!r} is unknown: expected one of {', '.join(SCENARIOS)}")
+    if cfg.scenario not in bench.scenarios:
+        raise BadInput(
+            f"benchmark {bench.name!r} does not support the {cfg.scenario}-incremental scenario: "
+            f"it supports {', '.join(bench.scenarios)}"
+        )
+    if cfg.scenario not in strat.scenarios:
+        raise BadInput(
+            f"strategy {strat.name!r} does not support the {cfg.scenario}-incremental scenario: "
+            f"it supports {', '.join(strat.scenarios)}"
+        )
+    if not isinstance(cfg.benchmark_params, dict) or not isinstance(cfg.params, dict):
+        raise BadInput("benchmark_params and params must be JSON objects")
+    bparams = validate_params(bench.params, cfg.benchmark_params, owner=bench.name)
+    bench.check(bparams)
+    sparams = validate_params(strat.params, cfg.params, owner=strat.name)
+    run = validate_params(RUN_PARAMS, {k: getattr(cfg, k) for k in (p.name for p in RUN_PARAMS)}, owner="run")
+    strat.check(sparams, bparams, bench)
+    if cfg.data_dir is not None and not isinstance(cfg.data_dir, str):
+        raise BadInput(f"data_dir={cfg.data_dir!r} is not valid: expected a directory path")
+    return replace(cfg, benchmark_params=bparams, params=sparams, **run)

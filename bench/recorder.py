@@ -1,0 +1,133 @@
+"""Our one Avalanche plugin: dense evaluation every K iterations and at experience ends, as tidy rows.
+
+Evaluation runs directly on whole test tensors kept on the run's device (large batches, no gradients),
+so a dense curve costs a few forward passes instead of a trip through Avalanche's eval loop.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from avalanche.core import SupervisedPlugin
+from avalanche.models.utils import avalanche_forward
+
+from .benchmarks.base import Stream
+
+
+class RunDiverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+class RunCancelled(RuntimeError):
+    """The user asked to cancel this run."""
+
+
+class Recorder(SupervisedPlugin):
+    """Collects evaluation, per-class recall and training-curve rows; hands them to `sink` in batches."""
+
+    def __init__(self, *, stream: Stream, device: torch.device, eval_every: int,
+                 sink: Callable[[dict, dict], None], should_stop: Callable[[], bool] = lambda: False,
+                 flush_seconds: float = 2.0, eval_batch: int = 2048) -> None:
+        super().__init__()
+        self.stream = stream
+        self.device = device
+        self.eval_every = eval_every
+        self.sink = sink
+        self.should_stop = should_stop
+        self.flush_seconds = flush_seconds
+        self.eval_batch = eval_batch
+        self.tests = [(e.test_x.to(device), e.test_y.to(device), e.test_cls.to(device), e.task_label)
+                      for e in stream.experiences]
+        self.max_class = stream.n_classes
+        self.rows: dict[str, list[dict]] = {"evaluations": [], "class_recall": [], "train_curve": []}
+        self.point = 0
+        self.iteration = 0
+        self.epoch = 0
+        self.current_exp = -1
+        self.matrix: dict[int, list[float]] = {}  # trained_exp -> accuracies of the end-of-experience row
+        self.initial: list[float] = []
+        self._window = [0.0, 0, 0]  # loss sum, correct, seen
+        self._last_flush = time.monotonic()
+
+    # -- evaluation ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, model: torch.nn.Module, *, kind: str) -> list[float]:
+        was_training = model.training
+        model.eval()
+        accs = []
+        for j, (x, y, cls, task) in enumerate(self.tests):
+            correct = torch.zeros(self.max_class, dtype=torch.long, device=self.device)
+            total = torch.zeros(self.max_class, dtype=torch.long, device=self.device)
+            loss_sum = 0.0
+            for start in range(0, len(x), self.eval_batch):
+                xb, yb, cb = x[start:start + self.eval_batch], y[start:start + self.eval_batch], cls[start:start + self.eval_batch]
+                out = avalanche_forward(model, xb, torch.full((len(xb),), task, device=self.device))
+                loss_sum += float(F.cross_entropy(out, yb, reduction="sum"))
+                hit = (out.argmax(1) == yb).long()
+                correct += torch.bincount(cb, weights=hit, minlength=self.max_class).long()
+                total += torch.bincount(cb, minlength=self.max_class)
+            n = int(total.sum())
+            acc = float(correct.sum()) / n if n else float("nan")
+            accs.append(acc)
+            self.rows["evaluations"].append({
+                "point": self.point, "kind": kind, "trained_exp": self.current_exp, "iteration": self.iteration,
+                "test_exp": j, "accuracy": acc, "loss": loss_sum / max(n, 1), "n": n,
+            })
+            for c in torch.nonzero(total).flatten().tolist():
+                self.rows["class_recall"].append({
+                    "point": self.point, "test_exp": j, "class_id": c,
+                    "correct": int(correct[c]), "total": int(total[c]),
+                })
+        self.point += 1
+        if was_training:
+            model.train()
+        return accs
+
+    def evaluate_initial(self, model: torch.nn.Module) -> None:
+        self.initial = self.evaluate(model, kind="initial")
+        self.flush()
+
+    # -- Avalanche hooks -------------------------------------------------------------------------
+    def after_training_iteration(self, strategy, **kwargs) -> None:
+        loss = float(strategy.loss.detach())
+        if not math.isfinite(loss):
+            raise RunDiverged(f"training loss became {loss} at iteration {self.iteration + 1} "
+                              f"(experience {self.current_exp}); try a smaller learning rate")
+        self.iteration += 1
+        n = len(strategy.mb_y)
+        self._window[0] += loss * n
+        self._window[1] += int((strategy.mb_output.argmax(1) == strategy.mb_y).sum())
+        self._window[2] += n
+        if self.iteration % self.eval_every == 0:
+            self._close_window()
+            self.evaluate(strategy.model, kind="dense")
+        if time.monotonic() - self._last_flush > self.flush_seconds:
+            self.flush()
+            if self.should_stop():
+                raise RunCancelled("cancelled by the user")
+
+    def after_training_epoch(self, strategy, **kwargs) -> None:
+        self.epoch += 1
+
+    def after_training_exp(self, strategy, **kwargs) -> None:
+        self._close_window()
+        self.matrix[self.current_exp] = self.evaluate(strategy.model, kind="end")
+        self.flush()
+
+    # -- plumbing --------------------------------------------------------------------------------
+    def _close_window(self) -> None:
+        loss_sum, correct, seen = self._window
+        if seen:
+            self.rows["train_curve"].append({
+                "iteration": self.iteration, "trained_exp": self.current_exp, "epoch": self.epoch,
+                "loss": loss_sum / seen, "accuracy": correct / seen, "n": seen,
+            })
+        self._window = [0.0, 0, 0]
+
+    def flush(self) -> None:
+        rows, self.rows = self.rows, {k: [] for k in self.rows}
+        self.sink(rows, {"current_exp": self.current_exp, "iteration": self.iteration, "heartbeat_at": time.time()})
+        self._last_flush = time.monotonic()
