@@ -87,7 +87,11 @@ def run(cfg: RunConfig, *, store: Store, run_id: str | None = None, sweep_id: st
               "params": cfg.params, "benchmark_params": cfg.benchmark_params, "seed": cfg.seed,
               "device": None, "metrics": {}, "accuracy_matrix": [], "error": None}
     try:
-        result.update(_execute(cfg, store=store, run_id=run_id, avalanche_eval=avalanche_eval))
+        with warnings.catch_warnings():  # Avalanche's deprecation chatter is not the user's business
+            warnings.simplefilter("ignore", category=UserWarning)
+            warnings.simplefilter("ignore", category=DeprecationWarning)
+            warnings.simplefilter("ignore", category=FutureWarning)
+            result.update(_execute(cfg, store=store, run_id=run_id, avalanche_eval=avalanche_eval))
         status = "finished"
     except RunCancelled:
         status, result["error"] = "cancelled", "cancelled by the user"

@@ -1,0 +1,235 @@
+"""`python -m bench`: list, run, sweep, export, pool — generated from the same registries as the app."""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import uuid
+from pathlib import Path
+
+from .params import BadInput, parse_assignments
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit code 2, like every other bad input
+        raise BadInput(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m bench", description="Continual-learning bench engine.")
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+
+    ls = sub.add_parser("list", help="list registered benchmarks or strategies")
+    ls.add_argument("what", choices=("benchmarks", "strategies"))
+    ls.add_argument("--json", action="store_true")
+
+    def common(sp):
+        sp.add_argument("--benchmark", required=True)
+        sp.add_argument("--scenario", required=True)
+        sp.add_argument("--bench-param", action="append", metavar="KEY=VALUE", help="benchmark parameter")
+        sp.add_argument("--epochs")
+        sp.add_argument("--batch-size")
+        sp.add_argument("--lr")
+        sp.add_argument("--optimizer")
+        sp.add_argument("--device")
+        sp.add_argument("--eval-every")
+        sp.add_argument("--data-dir")
+        sp.add_argument("--store")
+        sp.add_argument("--json", action="store_true")
+
+    run = sub.add_parser("run", help="train and evaluate one run")
+    common(run)
+    run.add_argument("--strategy", required=True)
+    run.add_argument("--param", action="append", metavar="KEY=VALUE", help="strategy parameter")
+    run.add_argument("--seed")
+
+    sw = sub.add_parser("sweep", help="every strategy x seed x parameter value, in parallel processes")
+    common(sw)
+    sw.add_argument("--strategies", required=True, help="comma-separated strategy names")
+    sw.add_argument("--seeds", default="0", help="comma-separated seeds, or a range like 0-4")
+    sw.add_argument("--param", action="append", metavar="KEY=V1,V2",
+                    help="strategy parameter values to sweep (applied to strategies that have it)")
+    sw.add_argument("--workers", help="worker processes (default: one per GPU, else half the cores)")
+
+    ex = sub.add_parser("export", help="write every table of the store to files")
+    ex.add_argument("--store")
+    ex.add_argument("--out", required=True)
+    ex.add_argument("--format", choices=("parquet", "csv"), default="parquet")
+
+    pool = sub.add_parser("pool", help="run the warm worker pool for a store (started by the app)")
+    pool.add_argument("--store")
+    pool.add_argument("--workers")
+    pool.add_argument("--exit-when-idle", action="store_true")
+    return p
+
+
+def _int(name: str, raw: str | None, lo: int = 0) -> int | None:
+    if raw is None:
+        return None
+    try:
+        v = int(raw)
+    except ValueError:
+        raise BadInput(f"--{name}={raw!r} is not valid: expected an integer >= {lo}") from None
+    if v < lo:
+        raise BadInput(f"--{name}={raw!r} is out of range: expected an integer >= {lo}")
+    return v
+
+
+def _seeds(raw: str) -> list[int]:
+    out: list[int] = []
+    for part in raw.split(","):
+        part = part.strip()
+        lo, dash, hi = part.partition("-")
+        if dash and lo.isdigit() and hi.isdigit() and int(lo) <= int(hi):
+            out.extend(range(int(lo), int(hi) + 1))
+        elif part.isdigit():
+            out.append(int(part))
+        else:
+            raise BadInput(f"--seeds value {part!r} is not valid: expected non-negative integers like 0,1,2 or 0-4")
+    return out
+
+
+def _run_fields(args) -> dict:
+    """Run-level settings given on the command line (types are checked by validate())."""
+    fields = {}
+    for key in ("epochs", "batch_size", "lr", "optimizer", "device", "eval_every", "seed"):
+        value = getattr(args, key, None)
+        if value is not None:
+            fields[key] = value
+    return fields
+
+
+def _config(args, strategy: str, params: dict, seed=None):
+    from .config import RunConfig
+    from .params import validate_params
+    from .config import RUN_PARAMS
+
+    run_fields = _run_fields(args)
+    if seed is not None:
+        run_fields["seed"] = seed
+    typed = validate_params(RUN_PARAMS, run_fields, owner="run")
+    typed = {k: v for k, v in typed.items() if k in run_fields}
+    return RunConfig(benchmark=args.benchmark, scenario=args.scenario, strategy=strategy,
+                     benchmark_params=parse_assignments(args.bench_param), params=params,
+                     data_dir=args.data_dir, **typed)
+
+
+def _emit(result: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result), flush=True)
+        return
+    m = result.get("metrics") or {}
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    line = (f"{result['run_id']} {result['strategy']:<12} seed={result['seed']} {result['status']:<9} "
+            f"ACC={fmt(m.get('acc'))} BWT={fmt(m.get('bwt'))} forgetting={fmt(m.get('forgetting'))} "
+            f"time={fmt(m.get('time_s'))}s")
+    if result.get("error"):
+        line += f"  error: {result['error']}"
+    print(line, flush=True)
+
+
+def cmd_list(args) -> int:
+    from .benchmarks import benchmarks
+    from .strategies import strategies
+
+    if args.what == "benchmarks":
+        items = [{"name": b.name, "description": b.description, "kind": b.kind, "offline": b.offline,
+                  "scenarios": list(b.scenarios), "params": [p.to_dict() for p in b.params]} for b in benchmarks()]
+    else:
+        items = [s.to_dict() for s in strategies()]
+    if args.json:
+        print(json.dumps(items))
+    else:
+        for it in items:
+            extra = f" [{it['family']}]" if "family" in it else ""
+            print(f"{it['name']:<20}{extra} scenarios: {', '.join(it['scenarios'])}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .config import validate
+    from .runner import run
+    from .store import Store
+
+    cfg = validate(_config(args, args.strategy, parse_assignments(args.param)))
+    store = Store(args.store)
+    result = run(cfg, store=store)
+    result.pop("avalanche", None)
+    _emit(result, args.json)
+    return 0 if result["status"] == "finished" else 1
+
+
+def sweep_configs(args) -> list:
+    """The full grid: strategies x swept parameter values x seeds."""
+    from .config import validate
+    from .strategies import get_strategy
+
+    names = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    if not names:
+        raise BadInput("--strategies is empty: expected comma-separated strategy names")
+    grid = {k: [v.strip() for v in vals.split(",")] for k, vals in parse_assignments(args.param).items()}
+    known = {p.name for n in names for p in get_strategy(n).params}
+    for key in grid:
+        if key not in known:
+            raise BadInput(f"--param {key!r} belongs to none of the strategies {', '.join(names)}")
+    configs = []
+    for name in names:
+        own = {k: v for k, v in grid.items() if k in {p.name for p in get_strategy(name).params}}
+        for combo in itertools.product(*own.values()):
+            params = dict(zip(own, combo))
+            for seed in _seeds(args.seeds):
+                configs.append(validate(_config(args, name, params, seed=seed)))
+    return configs
+
+
+def cmd_sweep(args) -> int:
+    from . import jobs
+    from .queries import run_result
+    from .store import Store
+
+    configs = sweep_configs(args)
+    workers = _int("workers", args.workers, lo=1) or jobs.default_workers()
+    store = Store(args.store)
+    print(f"sweep: {len(configs)} runs on {workers} worker(s)", file=sys.stderr, flush=True)
+    run_ids = jobs.submit(configs, store=store, sweep_id=uuid.uuid4().hex[:12])
+    failed = 0
+    for run_id in jobs.run_local(store, run_ids, workers=workers):
+        result = run_result(store, run_id)
+        failed += result["status"] != "finished"
+        _emit(result, args.json)
+    return 1 if failed else 0
+
+
+def cmd_export(args) -> int:
+    from .export import export_store
+    from .store import Store
+
+    if args.store and not Path(args.store).exists():
+        raise BadInput(f"--store {args.store!r} does not exist")
+    paths = export_store(Store(args.store), Path(args.out), fmt=args.format)
+    for p in paths:
+        print(p)
+    return 0
+
+
+def cmd_pool(args) -> int:
+    from . import jobs
+    from .store import Store
+
+    store = Store(args.store)
+    jobs.run_pool(str(store.path), workers=_int("workers", args.workers, lo=1) or jobs.default_workers(),
+                  exit_when_idle=args.exit_when_idle)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        return {"list": cmd_list, "run": cmd_run, "sweep": cmd_sweep, "export": cmd_export,
+                "pool": cmd_pool}[args.cmd](args)
+    except BadInput as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
