@@ -34,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--batch-size")
         sp.add_argument("--lr")
         sp.add_argument("--optimizer")
+        sp.add_argument("--grad-clip")
         sp.add_argument("--device")
         sp.add_argument("--eval-every")
         sp.add_argument("--data-dir")
@@ -95,7 +96,7 @@ def _seeds(raw: str) -> list[int]:
 def _run_fields(args) -> dict:
     """Run-level settings given on the command line (types are checked by validate())."""
     fields = {}
-    for key in ("epochs", "batch_size", "lr", "optimizer", "device", "eval_every", "seed"):
+    for key in ("epochs", "batch_size", "lr", "optimizer", "grad_clip", "device", "eval_every", "seed"):
         value = getattr(args, key, None)
         if value is not None:
             fields[key] = value

@@ -14,9 +14,11 @@ DEVICES = ("auto", "cpu", "cuda")
 RUN_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec(name="epochs", type="int", default=3, min=1, max=1000, help="Training epochs per experience."),
     ParamSpec(name="batch_size", type="int", default=32, min=1, max=4096, help="Training minibatch size."),
-    ParamSpec(name="lr", type="float", default=0.05, min=1e-6, max=10.0, log=True, help="Learning rate."),
+    ParamSpec(name="lr", type="float", default=0.1, min=1e-6, max=10.0, log=True, help="Learning rate."),
     ParamSpec(name="optimizer", type="str", default="sgd", choices=("sgd", "adam"),
-              help="SGD (momentum 0.9) or Adam."),
+              help="Plain SGD or Adam."),
+    ParamSpec(name="grad_clip", type="float", default=10.0, min=0.0, max=1e6,
+              help="Clip the gradient norm to this value before each update; 0 turns clipping off."),
     ParamSpec(name="seed", type="int", default=0, min=0, max=2**31 - 1, help="Seed of everything random in the run."),
     ParamSpec(name="device", type="str", default="auto", choices=DEVICES,
               help="auto uses CUDA when present, else the CPU."),
@@ -34,8 +36,9 @@ class RunConfig:
     params: dict = field(default_factory=dict)
     epochs: int = 3
     batch_size: int = 32
-    lr: float = 0.05
+    lr: float = 0.1
     optimizer: str = "sgd"
+    grad_clip: float = 10.0
     seed: int = 0
     device: str = "auto"
     eval_every: int = 0

@@ -25,6 +25,18 @@ class RunCancelled(RuntimeError):
     """The user asked to cancel this run."""
 
 
+class GradClip(SupervisedPlugin):
+    """Clip the gradient norm before each update: keeps strong penalties (EWC, SI) from blowing up
+    momentum SGD; a no-op for well-behaved steps."""
+
+    def __init__(self, max_norm: float) -> None:
+        super().__init__()
+        self.max_norm = max_norm
+
+    def before_update(self, strategy, **kwargs) -> None:
+        torch.nn.utils.clip_grad_norm_(strategy.model.parameters(), self.max_norm)
+
+
 class Recorder(SupervisedPlugin):
     """Collects evaluation, per-class recall and training-curve rows; hands them to `sink` in batches."""
 

@@ -19,7 +19,7 @@ from .benchmarks import get_benchmark
 from .benchmarks.base import Stream
 from .config import RunConfig, validate
 from .models import build_model, param_count
-from .recorder import Recorder, RunCancelled
+from .recorder import GradClip, Recorder, RunCancelled
 from .store import Store
 from .strategies import BuildContext, get_strategy
 
@@ -91,6 +91,7 @@ def run(cfg: RunConfig, *, store: Store, run_id: str | None = None, sweep_id: st
             warnings.simplefilter("ignore", category=UserWarning)
             warnings.simplefilter("ignore", category=DeprecationWarning)
             warnings.simplefilter("ignore", category=FutureWarning)
+            warnings.showwarning = lambda *a, **k: None  # Avalanche's @deprecated re-enables its own warnings
             result.update(_execute(cfg, store=store, run_id=run_id, avalanche_eval=avalanche_eval))
         status = "finished"
     except RunCancelled:
@@ -109,6 +110,8 @@ def _execute(cfg: RunConfig, *, store: Store, run_id: str, avalanche_eval: bool)
     from avalanche.training.plugins import EvaluationPlugin
 
     t0 = time.perf_counter()
+    # Small models run fastest on one thread, and parallel workers must not fight over cores.
+    torch.set_num_threads(int(os.environ.get("BENCH_TORCH_THREADS", "1")))
     device = resolve_device(cfg.device)
     bench, strat = get_benchmark(cfg.benchmark), get_strategy(cfg.strategy)
     seed_everything(cfg.seed)
@@ -120,7 +123,7 @@ def _execute(cfg: RunConfig, *, store: Store, run_id: str, avalanche_eval: bool)
     if cfg.optimizer == "adam":
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     else:
-        optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9)
+        optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr)
     eval_every = auto_eval_every(stream, cfg)
     est = int(sum(math.ceil(len(e.train_x) / cfg.batch_size) for e in stream.experiences) * cfg.epochs)
     store.update_run(run_id, device=str(device), n_experiences=n_exp, est_iterations=est, current_exp=-1, iteration=0)
@@ -132,7 +135,8 @@ def _execute(cfg: RunConfig, *, store: Store, run_id: str, avalanche_eval: bool)
         evaluator = EvaluationPlugin(*_avalanche_metrics() if avalanche_eval else (), loggers=[])
     ctx = BuildContext(model=model, optimizer=optimizer, criterion=torch.nn.CrossEntropyLoss(), stream=stream,
                        train_mb_size=cfg.batch_size, train_epochs=cfg.epochs, eval_mb_size=1024, device=device,
-                       plugins=[recorder], evaluator=evaluator)
+                       plugins=[recorder, *([GradClip(cfg.grad_clip)] if cfg.grad_clip > 0 else [])],
+                       evaluator=evaluator)
     strategy = strat.build(ctx, cfg.params)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

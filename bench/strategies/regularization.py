@@ -26,7 +26,7 @@ SPECS = [
         paper="Kirkpatrick et al. 2017, Overcoming catastrophic forgetting in neural networks",
         description="Elastic Weight Consolidation: a quadratic penalty weighted by the Fisher information.",
         params=(
-            ParamSpec(name="ewc_lambda", type="float", default=100.0, min=0.0, max=1e7, log=True,
+            ParamSpec(name="ewc_lambda", type="float", default=1000.0, min=0.0, max=1e7, log=True,
                       help="Strength of the penalty."),
             ParamSpec(name="mode", type="str", default="separate", choices=("separate", "online"),
                       help="separate: one penalty per experience; online: one running Fisher (Schwarz et al.)."),

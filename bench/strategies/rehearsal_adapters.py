@@ -12,7 +12,10 @@ stream's input shape, with its own epochs and learning rate, trained by `VAETrai
 """
 from __future__ import annotations
 
+import warnings
+
 import torch
+import torch.nn.functional as F
 from avalanche.models import MlpVAE
 from avalanche.training import GenerativeReplay, VAETraining
 from avalanche.training.losses import ICaRLLossPlugin
@@ -55,7 +58,7 @@ class NearestMeanHead(nn.Module):
                 self.known[int(c)] = True
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        f = nn.functional.normalize(feats, dim=1)
+        f = F.normalize(feats, dim=1)
         scores = -torch.cdist(f, self.means.to(f.dtype))
         return scores.masked_fill(~self.known, UNSEEN_SCORE)
 
@@ -90,8 +93,14 @@ def _icarl_model(stream: Stream, p: dict) -> nn.Module:
 
 
 class _StreamAwareICaRLPlugin(_ICaRLPlugin):
-    """Avalanche's iCaRL plugin (herding exemplars, nearest-mean classifier), given the two class-split attributes it
-    reads from the benchmark, derived from the experiences' own class lists."""
+    """Avalanche's iCaRL plugin (herded exemplars, memory split over the classes seen), given the two class-split
+    attributes it reads from the benchmark, derived from the experiences' own class lists. Class means go straight
+    into our fixed-width head; averaging them over horizontally flipped exemplars (Avalanche's default, a CIFAR
+    augmentation) is optional, since a flipped digit is another glyph."""
+
+    def __init__(self, memory_size: int, *, flip: bool) -> None:
+        super().__init__(memory_size, buffer_transform=None, fixed_memory=True)
+        self.flip = flip
 
     def before_training_exp(self, strategy, **kwargs):
         bench = strategy.experience.benchmark
@@ -101,6 +110,19 @@ class _StreamAwareICaRLPlugin(_ICaRLPlugin):
             bench.classes_order = [c for cs in per_exp for c in cs]
         super().before_training_exp(strategy, **kwargs)
 
+    @torch.no_grad()
+    def compute_class_means(self, strategy):
+        model = strategy.model
+        means = {}
+        for x, labels in zip(self.x_memory, self.y_memory):
+            if not len(labels):
+                continue
+            x = x.to(strategy.device)
+            views = [x, torch.flip(x, [3])] if self.flip and x.dim() == 4 else [x]
+            mu = torch.stack([F.normalize(model.feature_extractor(v), dim=1).mean(0) for v in views]).mean(0)
+            means[int(labels[0])] = F.normalize(mu, dim=0)
+        model.eval_classifier.replace_class_means_dict(means)
+
 
 def _icarl(ctx: BuildContext, p: dict):
     if not isinstance(ctx.model, ICaRLNet):
@@ -109,21 +131,35 @@ def _icarl(ctx: BuildContext, p: dict):
     kw = ctx.kwargs()
     # The iCaRL plugin (exemplars, class means) and its loss (old-model snapshot) must finish their
     # after_training_exp before our recorder scores the end-of-experience model.
-    kw.update(criterion=loss, plugins=[_StreamAwareICaRLPlugin(p["mem_size"], None, True), loss, *ctx.plugins])
+    icarl = _StreamAwareICaRLPlugin(p["mem_size"], flip=p["flip_means"])
+    kw.update(criterion=loss, plugins=[icarl, loss, *ctx.plugins])
     return SupervisedTemplate(**kw)
 
 
 # -- generative replay ------------------------------------------------------------------------------------------------
+
+class _GeneratorTraining(VAETraining):
+    """VAETraining that never hands the VAE a lone sample: its encoder's BatchNorm cannot train on a minibatch of one,
+    which an experience of k * batch_size + 1 samples would end with (later experiences add replay to every batch)."""
+
+    def make_train_dataloader(self, **kwargs):
+        kwargs["drop_last"] = len(self.adapted_dataset) % self.train_mb_size == 1
+        super().make_train_dataloader(**kwargs)
+
 
 def _generative_replay(ctx: BuildContext, p: dict):
     generator = MlpVAE(tuple(ctx.stream.input_shape), nhid=p["latent_dim"], n_classes=ctx.stream.n_outputs,
                        device=ctx.device)
     gen_opt = torch.optim.Adam(generator.parameters(), lr=p["generator_lr"], weight_decay=1e-4)
     replay = dict(replay_size=p["replay_size"] or None, increasing_replay_size=p["increasing_replay_size"])
-    gen_strategy = VAETraining(
-        model=generator, optimizer=gen_opt, train_mb_size=ctx.train_mb_size, train_epochs=p["generator_epochs"],
-        eval_mb_size=ctx.eval_mb_size, device=ctx.device, plugins=[GenerativeReplayPlugin(**replay)],
-        evaluator=EvaluationPlugin(loggers=[]),
+    with warnings.catch_warnings():  # "no loggers": the generator's training is not reported
+        warnings.simplefilter("ignore", UserWarning)
+        quiet = EvaluationPlugin(loggers=[])
+    # The VAE trains under its own template, loss and plugins: its forward returns (x_hat, mean, logvar), which our
+    # recorder (argmax of the output) cannot score.
+    gen_strategy = _GeneratorTraining(
+        model=generator, optimizer=gen_opt, train_mb_size=max(2, ctx.train_mb_size), train_epochs=p["generator_epochs"],
+        eval_mb_size=ctx.eval_mb_size, device=ctx.device, plugins=[GenerativeReplayPlugin(**replay)], evaluator=quiet,
     )
     kw = ctx.kwargs()
     kw["plugins"] = list(ctx.plugins)  # GenerativeReplay appends to the list it is given
@@ -146,6 +182,8 @@ SPECS = [
             mem_size_param(),
             ParamSpec(name="backbone", type="str", default="auto", choices=("auto", "mlp", "cnn"),
                       help="Feature extractor; auto uses the benchmark's default model."),
+            ParamSpec(name="flip_means", type="bool", default=False,
+                      help="Average each class mean over horizontally flipped exemplars too (iCaRL's CIFAR setup)."),
         ),
     ),
     StrategySpec(
@@ -161,9 +199,10 @@ SPECS = [
             ParamSpec(name="generator_lr", type="float", default=1e-3, min=1e-6, max=1.0, log=True,
                       help="Adam learning rate of the VAE."),
             ParamSpec(name="replay_size", type="int", default=0, min=0, max=4096,
-                      help="Generated samples added to each minibatch; 0 matches the minibatch size."),
-            ParamSpec(name="increasing_replay_size", type="bool", default=False,
-                      help="Grow the replay with the number of experiences seen."),
+                      help="Generated samples added to each minibatch; 0 sizes the replay by the minibatch."),
+            ParamSpec(name="increasing_replay_size", type="bool", default=True,
+                      help="With replay_size 0: replay t minibatches' worth at experience t, so every past experience "
+                           "keeps an equal share; off: one minibatch, so the oldest experiences fade geometrically."),
         ),
     ),
 ]
