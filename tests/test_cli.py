@@ -75,7 +75,7 @@ def test_run_json_shape_and_stored_rows(tmp_path):
 
 def test_failed_run_prints_json_and_exits_1(tmp_path):
     p = cli("run", "--benchmark", "split-digits", "--scenario", "class", "--strategy", "ewc",
-            "--param", "ewc_lambda=1e7", "--epochs", "2", "--store", str(tmp_path / "s.duckdb"), "--json")
+            "--param", "ewc_lambda=1e7", "--epochs", "2", "--grad-clip", "0", "--store", str(tmp_path / "s.duckdb"), "--json")
     assert p.returncode == 1
     out = json.loads(p.stdout.strip().splitlines()[-1])
     assert out["status"] == "failed" and "loss became" in out["error"]
