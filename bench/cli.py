@@ -18,6 +18,12 @@ class _Parser(argparse.ArgumentParser):
         raise BadInput(message)
 
 
+def executor_args(sp) -> None:
+    sp.add_argument("--executor", choices=("local", "ray"), default="local",
+                    help="local processes (default) or Ray tasks")
+    sp.add_argument("--ray-address", help="address of a running Ray cluster (default: start a local instance)")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m bench", description="Continual-learning bench engine.")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
@@ -40,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--data-dir")
         sp.add_argument("--store")
         sp.add_argument("--json", action="store_true")
+        executor_args(sp)
 
     run = sub.add_parser("run", help="train and evaluate one run")
     common(run)
@@ -64,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     pool.add_argument("--store")
     pool.add_argument("--workers")
     pool.add_argument("--exit-when-idle", action="store_true")
+    executor_args(pool)
     return p
 
 
@@ -157,8 +165,18 @@ def cmd_run(args) -> int:
 
     cfg = validate(_config(args, args.strategy, parse_assignments(args.param)))
     store = Store(args.store)
-    result = run(cfg, store=store)
-    result.pop("avalanche", None)
+    if args.executor == "ray":
+        from . import jobs
+        from .queries import run_result
+        from .ray_executor import run_ray
+
+        (run_id,) = jobs.submit([cfg], store=store)
+        for _ in run_ray(store, [run_id], address=args.ray_address):
+            pass
+        result = run_result(store, run_id)
+    else:
+        result = run(cfg, store=store)
+        result.pop("avalanche", None)
     _emit(result, args.json)
     return 0 if result["status"] == "finished" else 1
 
@@ -194,10 +212,17 @@ def cmd_sweep(args) -> int:
     configs = sweep_configs(args)
     workers = _int("workers", args.workers, lo=1) or jobs.default_workers()
     store = Store(args.store)
-    print(f"sweep: {len(configs)} runs on {workers} worker(s)", file=sys.stderr, flush=True)
+    where = f"Ray ({args.ray_address or 'local instance'})" if args.executor == "ray" else f"{workers} worker(s)"
+    print(f"sweep: {len(configs)} runs on {where}", file=sys.stderr, flush=True)
     run_ids = jobs.submit(configs, store=store, sweep_id=uuid.uuid4().hex[:12])
+    if args.executor == "ray":
+        from .ray_executor import run_ray
+
+        ended = run_ray(store, run_ids, address=args.ray_address)
+    else:
+        ended = jobs.run_local(store, run_ids, workers=workers)
     failed = 0
-    for run_id in jobs.run_local(store, run_ids, workers=workers):
+    for run_id in ended:
         result = run_result(store, run_id)
         failed += result["status"] != "finished"
         _emit(result, args.json)
@@ -221,6 +246,11 @@ def cmd_pool(args) -> int:
     from .store import Store
 
     store = Store(args.store)
+    if args.executor == "ray":
+        from .ray_executor import serve
+
+        serve(store, address=args.ray_address, exit_when_idle=args.exit_when_idle)
+        return 0
     jobs.run_pool(str(store.path), workers=_int("workers", args.workers, lo=1) or jobs.default_workers(),
                   exit_when_idle=args.exit_when_idle)
     return 0

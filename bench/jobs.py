@@ -200,20 +200,23 @@ def pool_status(store: Store) -> dict | None:
     return info if pid_alive(info.get("pid")) else None
 
 
-def ensure_pool(store: Store, *, workers: int | None = None) -> dict:
-    """Start the pool daemon for this store if none is alive; it outlives the caller (app or CLI)."""
+def ensure_pool(store: Store, *, workers: int | None = None, executor: str = "local",
+                ray_address: str | None = None) -> dict:
+    """Start the pool daemon for this store if none is alive; it outlives the caller (app or CLI).
+    With executor='ray' the daemon submits queued runs to a Ray cluster instead of local workers."""
     info = pool_status(store)
     if info:
         return info
     reap(store)
     n = workers or default_workers()
+    extra = ["--executor", executor] + (["--ray-address", ray_address] if ray_address else [])
     log_path = store.path.with_name(store.path.name + ".pool.log")
     with open(log_path, "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bench", "pool", "--store", str(store.path), "--workers", str(n)],
+            [sys.executable, "-m", "bench", "pool", "--store", str(store.path), "--workers", str(n), *extra],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
-    info = {"pid": proc.pid, "workers": n, "started_at": time.time()}
+    info = {"pid": proc.pid, "workers": n, "executor": executor, "started_at": time.time()}
     _pidfile(store).write_text(json.dumps(info))
     return info
 

@@ -187,6 +187,18 @@ class Store:
             )
         return {"run_id": row[0], "config": json.loads(row[1])}
 
+    def claim(self, run_id: str, *, host: str, pid: int) -> dict | None:
+        """Atomically move one given queued run to running; None if it is not queued any more."""
+        with self.connect() as con:
+            row = con.execute("SELECT config_json FROM runs WHERE run_id = ? AND status = 'queued'",
+                              [run_id]).fetchone()
+            if row is None:
+                return None
+            now = time.time()
+            con.execute("UPDATE runs SET status = 'running', started_at = ?, heartbeat_at = ?, host = ?, "
+                        "worker_pid = ? WHERE run_id = ?", [now, now, host, pid, run_id])
+        return {"run_id": run_id, "config": json.loads(row[0])}
+
     def request_cancel(self, run_id: str) -> str | None:
         """Cancel a queued run at once, or flag a running one for its worker. Returns the new status."""
         with self.connect() as con:
