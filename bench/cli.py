@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--seeds", default="0", help="comma-separated seeds, or a range like 0-4")
     sw.add_argument("--param", action="append", metavar="KEY=V1,V2",
                     help="strategy parameter values to sweep (applied to strategies that have it)")
-    sw.add_argument("--workers", help="worker processes (default: one per GPU, else half the cores)")
+    sw.add_argument("--workers", help="worker processes (default: one per GPU, else one per core)")
 
     ex = sub.add_parser("export", help="write every table of the store to files")
     ex.add_argument("--store")

@@ -27,7 +27,7 @@ POLL_S = 0.2
 
 
 def default_workers() -> int:
-    """One per GPU when there are GPUs, else half the cores (at least 1): runs are single-threaded-ish."""
+    """One per GPU when there are GPUs, else one per core (each run uses one torch thread)."""
     try:
         import torch
 
@@ -35,7 +35,7 @@ def default_workers() -> int:
             return torch.cuda.device_count()
     except Exception:  # torch missing or broken CUDA: fall back to CPUs
         pass
-    return max(1, (os.cpu_count() or 2) // 2)
+    return max(1, os.cpu_count() or 1)
 
 
 def submit(configs: list[RunConfig], *, store: Store, sweep_id: str | None = None) -> list[str]:

@@ -61,6 +61,7 @@ class Recorder(SupervisedPlugin):
         self.current_exp = -1
         self.matrix: dict[int, list[float]] = {}  # trained_exp -> accuracies of the end-of-experience row
         self.initial: list[float] = []
+        self.first_iteration_at = float("nan")  # wall clock of the first training step (latency figures)
         self._window = [0.0, 0, 0]  # loss sum, correct, seen
         self._last_flush = time.monotonic()
 
@@ -109,6 +110,9 @@ class Recorder(SupervisedPlugin):
             raise RunDiverged(f"training loss became {loss} at iteration {self.iteration + 1} "
                               f"(experience {self.current_exp}); try a smaller learning rate")
         self.iteration += 1
+        if self.iteration == 1:
+            self.first_iteration_at = time.time()
+            self.flush()  # the first step is news: the Runs page and the latency figures read it
         n = len(strategy.mb_y)
         self._window[0] += loss * n
         self._window[1] += int((strategy.mb_output.argmax(1) == strategy.mb_y).sum())
@@ -141,5 +145,8 @@ class Recorder(SupervisedPlugin):
 
     def flush(self) -> None:
         rows, self.rows = self.rows, {k: [] for k in self.rows}
-        self.sink(rows, {"current_exp": self.current_exp, "iteration": self.iteration, "heartbeat_at": time.time()})
+        fields = {"current_exp": self.current_exp, "iteration": self.iteration, "heartbeat_at": time.time()}
+        if self.iteration and not math.isnan(self.first_iteration_at):
+            fields["first_iteration_at"] = self.first_iteration_at
+        self.sink(rows, fields)
         self._last_flush = time.monotonic()

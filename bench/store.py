@@ -31,7 +31,7 @@ _SCHEMA = [
         run_id VARCHAR PRIMARY KEY, group_id VARCHAR, sweep_id VARCHAR,
         benchmark VARCHAR, scenario VARCHAR, strategy VARCHAR, family VARCHAR, seed INTEGER,
         config_json VARCHAR, status VARCHAR, error VARCHAR, cancel_requested BOOLEAN DEFAULT FALSE,
-        created_at DOUBLE, started_at DOUBLE, finished_at DOUBLE, heartbeat_at DOUBLE,
+        created_at DOUBLE, started_at DOUBLE, first_iteration_at DOUBLE, finished_at DOUBLE, heartbeat_at DOUBLE,
         device VARCHAR, host VARCHAR, worker_pid INTEGER,
         n_experiences INTEGER, current_exp INTEGER, iteration INTEGER, est_iterations INTEGER)""",
     # One row per (evaluation point, test experience): the accuracy matrix and the dense curves.
@@ -51,7 +51,8 @@ _SCHEMA = [
 ROW_TABLES = ("evaluations", "class_recall", "train_curve", "run_metrics")
 RUN_COLUMNS = (
     "run_id", "group_id", "sweep_id", "benchmark", "scenario", "strategy", "family", "seed", "config_json",
-    "status", "error", "cancel_requested", "created_at", "started_at", "finished_at", "heartbeat_at",
+    "status", "error", "cancel_requested", "created_at", "started_at", "first_iteration_at", "finished_at",
+    "heartbeat_at",
     "device", "host", "worker_pid", "n_experiences", "current_exp", "iteration", "est_iterations",
 )
 
