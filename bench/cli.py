@@ -33,8 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("--json", action="store_true")
 
     def common(sp):
-        sp.add_argument("--benchmark", required=True)
-        sp.add_argument("--scenario", required=True)
+        sp.add_argument("--benchmark")
+        sp.add_argument("--scenario")
         sp.add_argument("--bench-param", action="append", metavar="KEY=VALUE", help="benchmark parameter")
         sp.add_argument("--epochs")
         sp.add_argument("--batch-size")
@@ -50,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="train and evaluate one run")
     common(run)
-    run.add_argument("--strategy", required=True)
+    run.add_argument("--strategy")
+    run.add_argument("--config", help="a run config as JSON (from Run detail or an export); overrides the flags")
     run.add_argument("--param", action="append", metavar="KEY=VALUE", help="strategy parameter")
     run.add_argument("--seed")
 
@@ -73,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     pool.add_argument("--exit-when-idle", action="store_true")
     executor_args(pool)
     return p
+
+
+def _require(args, *names: str) -> None:
+    for name in names:
+        if getattr(args, name) is None:
+            raise BadInput(f"the following arguments are required: --{name.replace('_', '-')}")
 
 
 def _int(name: str, raw: str | None, lo: int = 0) -> int | None:
@@ -163,7 +170,19 @@ def cmd_run(args) -> int:
     from .runner import run
     from .store import Store
 
-    cfg = validate(_config(args, args.strategy, parse_assignments(args.param)))
+    if args.config:
+        from .config import RunConfig
+
+        try:
+            text = Path(args.config).read_text()
+        except OSError as exc:
+            raise BadInput(f"--config {args.config!r} cannot be read: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise BadInput(f"--config {args.config!r} is not a JSON text file") from None
+        cfg = validate(RunConfig.from_json(text))
+    else:
+        _require(args, "benchmark", "scenario", "strategy")
+        cfg = validate(_config(args, args.strategy, parse_assignments(args.param)))
     store = Store(args.store)
     if args.executor == "ray":
         from . import jobs
@@ -186,6 +205,7 @@ def sweep_configs(args) -> list:
     from .config import validate
     from .strategies import get_strategy
 
+    _require(args, "benchmark", "scenario")
     names = [s.strip() for s in args.strategies.split(",") if s.strip()]
     if not names:
         raise BadInput("--strategies is empty: expected comma-separated strategy names")

@@ -101,3 +101,17 @@ def test_sweep_runs_every_combination_and_export(tmp_path):
     assert set(evals.run_id) == {r["run_id"] for r in lines}
     assert main(["export", "--store", str(store), "--out", str(tmp_path / "csv"), "--format", "csv"]) == 0
     assert len(pd.read_csv(tmp_path / "csv" / "run_metrics.csv")) == len(pd.read_parquet(out / "run_metrics.parquet"))
+
+
+def test_imported_config_is_validated_json(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"benchmark": "split-digits", "scenario": "class", "strategy": "naive", "epochs": "many"}')
+    assert main(["run", "--config", str(bad), "--store", str(tmp_path / "s.duckdb")]) == 2
+    assert "run.epochs='many'" in capsys.readouterr().err
+    pickle_like = tmp_path / "evil.json"
+    pickle_like.write_bytes(b"\x80\x04\x95cos\nsystem\n")
+    assert main(["run", "--config", str(pickle_like)]) == 2
+    assert "is not a JSON text file" in capsys.readouterr().err
+    assert main(["run", "--config", str(tmp_path / "missing.json")]) == 2
+    assert "cannot be read" in capsys.readouterr().err
+    assert not (tmp_path / "s.duckdb").exists()
