@@ -7,7 +7,7 @@ import torch
 from avalanche.models import MultiTaskModule
 from torch import nn
 
-MODELS = ("mlp", "cnn")
+MODELS = ("mlp", "cnn", "facts")
 
 
 def mlp_features(input_shape: tuple[int, ...], hidden: int = 256) -> tuple[nn.Module, int]:
@@ -23,6 +23,43 @@ def cnn_features(input_shape: tuple[int, ...], width: int = 32) -> tuple[nn.Modu
         nn.Conv2d(2 * width, 4 * width, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
     )
     return body, 4 * width
+
+
+class FactsMLP(nn.Module):
+    """Embeddings of the entity and the relation, concatenated, through a hidden layer."""
+
+    def __init__(self, *, n_entities: int, n_relations: int, dim: int = 64, hidden: int = 256) -> None:
+        super().__init__()
+        self.entity = nn.Embedding(n_entities, dim)
+        self.relation = nn.Embedding(n_relations, dim)
+        self.body = nn.Sequential(nn.Linear(2 * dim, hidden), nn.ReLU())
+        self.out_dim = hidden
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(torch.cat([self.entity(x[:, 0]), self.relation(x[:, 1])], dim=1))
+
+
+class FactsTransformer(nn.Module):
+    """A tiny transformer encoder over the two tokens (entity, relation); the relation token's output is read."""
+
+    def __init__(self, *, n_entities: int, n_relations: int, dim: int = 64, layers: int = 1, heads: int = 4) -> None:
+        super().__init__()
+        self.entity = nn.Embedding(n_entities, dim)
+        self.relation = nn.Embedding(n_relations, dim)
+        self.position = nn.Parameter(torch.zeros(2, dim))
+        layer = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=4 * dim, dropout=0.0, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.out_dim = dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = torch.stack([self.entity(x[:, 0]), self.relation(x[:, 1])], dim=1) + self.position
+        return self.encoder(tokens)[:, 1]
+
+
+def facts_features(info: dict) -> tuple[nn.Module, int]:
+    kw = {"n_entities": info["n_entities"], "n_relations": info["n_relations"]}
+    net = FactsTransformer(**kw, layers=info.get("layers", 1)) if info.get("model") == "transformer" else FactsMLP(**kw)
+    return net, net.out_dim
 
 
 class SingleHeadNet(nn.Module):
@@ -62,8 +99,12 @@ class MultiHeadNet(MultiTaskModule):
         return out
 
 
-def build_model(kind: str, *, input_shape: tuple[int, ...], n_outputs: int, n_heads: int) -> nn.Module:
-    features, dim = (mlp_features if kind == "mlp" else cnn_features)(input_shape)
+def build_model(kind: str, *, input_shape: tuple[int, ...], n_outputs: int, n_heads: int,
+                info: dict | None = None) -> nn.Module:
+    if kind == "facts":
+        features, dim = facts_features(info or {})
+    else:
+        features, dim = (mlp_features if kind == "mlp" else cnn_features)(input_shape)
     if n_heads > 1:
         return MultiHeadNet(features=features, feat_dim=dim, n_outputs=n_outputs, n_heads=n_heads)
     return SingleHeadNet(features=features, feat_dim=dim, n_outputs=n_outputs)

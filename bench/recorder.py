@@ -54,7 +54,12 @@ class Recorder(SupervisedPlugin):
         self.tests = [(e.test_x.to(device), e.test_y.to(device), e.test_cls.to(device), e.task_label)
                       for e in stream.experiences]
         self.max_class = stream.n_classes
-        self.rows: dict[str, list[dict]] = {"evaluations": [], "class_recall": [], "train_curve": []}
+        self.rows: dict[str, list[dict]] = {"evaluations": [], "class_recall": [], "train_curve": [], "probes": []}
+        self.per_class = stream.info.get("class_recall", True)
+        probes = stream.info.get("probes")
+        self.probes = None if probes is None else {
+            "recognition": [c.to(device) for c in probes["recognition"]],
+            "held_out": probes["held_out"].to(device), "threshold": probes["threshold"]}
         self.point = 0
         self.iteration = 0
         self.epoch = 0
@@ -71,13 +76,17 @@ class Recorder(SupervisedPlugin):
         was_training = model.training
         model.eval()
         accs = []
+        outputs = []
         for j, (x, y, cls, task) in enumerate(self.tests):
             correct = torch.zeros(self.max_class, dtype=torch.long, device=self.device)
             total = torch.zeros(self.max_class, dtype=torch.long, device=self.device)
             loss_sum = 0.0
+            chunks = []
             for start in range(0, len(x), self.eval_batch):
                 xb, yb, cb = x[start:start + self.eval_batch], y[start:start + self.eval_batch], cls[start:start + self.eval_batch]
                 out = avalanche_forward(model, xb, torch.full((len(xb),), task, device=self.device))
+                if self.probes is not None:
+                    chunks.append(out)
                 loss_sum += float(F.cross_entropy(out, yb, reduction="sum"))
                 hit = (out.argmax(1) == yb).long()
                 correct += torch.bincount(cb, weights=hit, minlength=self.max_class).long()
@@ -89,15 +98,32 @@ class Recorder(SupervisedPlugin):
                 "point": self.point, "kind": kind, "trained_exp": self.current_exp, "iteration": self.iteration,
                 "test_exp": j, "accuracy": acc, "loss": loss_sum / max(n, 1), "n": n,
             })
-            for c in torch.nonzero(total).flatten().tolist():
+            if self.probes is not None:
+                outputs.append(torch.cat(chunks))
+            for c in (torch.nonzero(total).flatten().tolist() if self.per_class else []):
                 self.rows["class_recall"].append({
                     "point": self.point, "test_exp": j, "class_id": c,
                     "correct": int(correct[c]), "total": int(total[c]),
                 })
+        if self.probes is not None:
+            self._probe(model, outputs)
         self.point += 1
         if was_training:
             model.train()
         return accs
+
+    def _probe(self, model: torch.nn.Module, outputs: list[torch.Tensor]) -> None:
+        """Recognition (true value ranked first among candidates) per experience; hallucination on held-out
+        entities (answers whose top probability exceeds the threshold)."""
+        for j, (out, cands) in enumerate(zip(outputs, self.probes["recognition"])):
+            hit = out.gather(1, cands).argmax(1) == 0
+            self.rows["probes"].append({"point": self.point, "test_exp": j, "measure": "recognition",
+                                        "value": float(hit.float().mean()), "n": len(hit)})
+        held = self.probes["held_out"]
+        out = avalanche_forward(model, held, torch.zeros(len(held), dtype=torch.long, device=self.device))
+        confident = out.softmax(1).max(1).values > self.probes["threshold"]
+        self.rows["probes"].append({"point": self.point, "test_exp": -1, "measure": "hallucination",
+                                    "value": float(confident.float().mean()), "n": len(held)})
 
     def evaluate_initial(self, model: torch.nn.Module) -> None:
         self.initial = self.evaluate(model, kind="initial")

@@ -119,7 +119,7 @@ def _execute(cfg: RunConfig, *, store: Store, run_id: str, avalanche_eval: bool)
     n_exp = len(stream.experiences)
     model = (strat.make_model(stream, cfg.params) if strat.make_model else
              build_model(bench.default_model, input_shape=stream.input_shape, n_outputs=stream.n_outputs,
-                         n_heads=stream.n_heads))
+                         n_heads=stream.n_heads, info=stream.info))
     if cfg.optimizer == "adam":
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     else:
@@ -138,6 +138,10 @@ def _execute(cfg: RunConfig, *, store: Store, run_id: str, avalanche_eval: bool)
                        plugins=[recorder, *([GradClip(cfg.grad_clip)] if cfg.grad_clip > 0 else [])],
                        evaluator=evaluator)
     strategy = strat.build(ctx, cfg.params)
+    if cfg.fast:  # fast path: training minibatches from whole tensors on the device (bench/fastpath.py)
+        from .fastpath import enable
+
+        enable(strategy)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     recorder.evaluate_initial(strategy.model.to(device))

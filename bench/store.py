@@ -45,10 +45,13 @@ _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS train_curve (
         run_id VARCHAR, iteration INTEGER, trained_exp INTEGER, epoch INTEGER,
         loss DOUBLE, accuracy DOUBLE, n INTEGER)""",
+    # Extra measures at each evaluation point (facts stream): recognition per experience, hallucination.
+    """CREATE TABLE IF NOT EXISTS probes (
+        run_id VARCHAR, point INTEGER, test_exp INTEGER, measure VARCHAR, value DOUBLE, n INTEGER)""",
     # Per-run scalar results, long format: acc, bwt, time_s, peak_memory_mb, ...
     """CREATE TABLE IF NOT EXISTS run_metrics (run_id VARCHAR, metric VARCHAR, value DOUBLE)""",
 ]
-ROW_TABLES = ("evaluations", "class_recall", "train_curve", "run_metrics")
+ROW_TABLES = ("evaluations", "class_recall", "train_curve", "probes", "run_metrics")
 RUN_COLUMNS = (
     "run_id", "group_id", "sweep_id", "benchmark", "scenario", "strategy", "family", "seed", "config_json",
     "status", "error", "cancel_requested", "created_at", "started_at", "first_iteration_at", "finished_at",

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from ..params import BadInput
 from .base import BenchmarkSpec, Experience, Stream
-from . import digits, torchvision_sets
+from . import digits, facts, torchvision_sets
 
-_REGISTRY: dict[str, BenchmarkSpec] = {s.name: s for m in (digits, torchvision_sets) for s in m.SPECS}
+_REGISTRY: dict[str, BenchmarkSpec] = {s.name: s for m in (digits, torchvision_sets, facts) for s in m.SPECS}
 
 
 def benchmarks() -> list[BenchmarkSpec]:

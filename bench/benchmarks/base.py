@@ -59,13 +59,16 @@ class BenchmarkSpec:
     kind: str  # "split" (disjoint classes per experience) or "domain" (same classes, new input distribution)
     params: tuple[ParamSpec, ...]
     scenarios: tuple[str, ...]
-    load: Callable[..., RawSplit]  # load(params, data_dir) -> RawSplit, cached by the caller if needed
+    load: Callable[..., RawSplit] | None  # load(params, data_dir) -> RawSplit, cached by the caller if needed
     transform: Callable[[torch.Tensor, int, dict, int], torch.Tensor] | None = None  # domain kind: x, exp, params, seed
     default_model: str = "mlp"
     offline: bool = True
     check: Callable[[dict], None] = lambda params: None
+    make: Callable[..., Stream] | None = None  # streams that are not images cut by class or domain (facts)
 
     def build(self, params: dict, scenario: str, *, seed: int, data_dir: str | None = None) -> Stream:
+        if self.make is not None:
+            return self.make(params, scenario, seed=seed, data_dir=data_dir)
         raw = self.load(params, data_dir)
         if self.kind == "split":
             return split_stream(self.name, raw, params["n_experiences"], scenario, seed=seed,

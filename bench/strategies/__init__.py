@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from ..params import BadInput
 from .base import FAMILIES, BuildContext, StrategySpec
-from . import baselines, regularization, rehearsal
+from . import baselines, regularization, rehearsal, rehearsal_adapters
 
-_MODULES = (baselines, rehearsal, regularization)
+_MODULES = (baselines, rehearsal, rehearsal_adapters, regularization)
 _REGISTRY: dict[str, StrategySpec] = {s.name: s for m in _MODULES for s in m.SPECS}
 
 
