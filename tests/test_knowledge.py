@@ -93,3 +93,30 @@ def test_finetuning_forgets_earlier_facts_and_replay_keeps_more(tmp_path):
     assert first["replay"] > first["naive"] + 0.25
     probes = store.query("SELECT measure, count(*) AS n FROM probes GROUP BY measure ORDER BY measure")
     assert probes.measure.tolist() == ["hallucination", "recognition"]
+
+
+@pytest.mark.slow
+def test_facts_summary_from_stored_rows(tmp_path):
+    from bench.knowledge_report import facts_summary, recall_points, retention_table
+
+    store = Store(tmp_path / "f.duckdb")
+    bp = {"n_experiences": 3, "entities_per_exp": 20}
+    ids = [run(RunConfig(benchmark="facts", scenario="domain", strategy=s, benchmark_params=bp,
+                         params={"mem_size": 200} if s == "replay" else {}), store=store)["run_id"]
+           for s in ("naive", "replay")]
+    points = recall_points(store, ids)
+    ret = retention_table(points)
+    assert set(ret.test_exp) == {0, 1}  # the last experience has no "later updates"
+    assert (ret.groupby(["run_id", "test_exp"]).retained.first() == 1.0).all()  # normalised at learning time
+    summ = facts_summary(store, ids).set_index("strategy")
+    R = {s: np.array(run_result_matrix(store, i)) for s, i in zip(("naive", "replay"), ids)}
+    assert summ.loc["naive", "recall_mean"] == pytest.approx(R["naive"][-1, 0])
+    assert summ.loc["replay", "recall_mean"] > summ.loc["naive", "recall_mean"]
+    assert summ.loc["naive", "exponent"] > summ.loc["replay", "exponent"]  # fine-tuning forgets faster
+    assert 0 <= summ.loc["naive", "hallucination_mean"] <= 1
+
+
+def run_result_matrix(store, run_id):
+    from bench.queries import accuracy_matrix
+
+    return accuracy_matrix(store, run_id)
