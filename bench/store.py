@@ -81,7 +81,13 @@ class Store:
                 raise BadInput(f"store path {str(self.path)!r}: directory {str(parent)!r} does not exist")
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         if create:
-            self._init()
+            had_lock = self.lock_path.exists()
+            try:
+                self._init()
+            except BadInput:
+                if not had_lock:  # a refused store leaves nothing behind
+                    self.lock_path.unlink(missing_ok=True)
+                raise
 
     # -- connection discipline -------------------------------------------------------------------
     @contextlib.contextmanager

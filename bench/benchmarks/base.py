@@ -65,6 +65,7 @@ class BenchmarkSpec:
     offline: bool = True
     check: Callable[[dict], None] = lambda params: None
     make: Callable[..., Stream] | None = None  # streams that are not images cut by class or domain (facts)
+    check_data: Callable[[str | None], None] | None = None  # raises BadInput if the files are not there
 
     def build(self, params: dict, scenario: str, *, seed: int, data_dir: str | None = None) -> Stream:
         if self.make is not None:

@@ -93,8 +93,8 @@ def _read(key: str, root: str) -> RawSplit:
     return to_tensors(*parts, n_classes=n_classes, info=info)
 
 
-def load_dataset(key: str, data_dir: str | os.PathLike | None = None, *, name: str | None = None) -> RawSplit:
-    """Load a dataset from the data directory, or raise BadInput naming the directory and the missing files."""
+def require_files(key: str, data_dir: str | os.PathLike | None = None, *, name: str | None = None) -> Path:
+    """The data directory, or BadInput naming the directory and the missing files (checked before a run starts)."""
     root = resolve_data_dir(data_dir)
     missing = missing_files(key, root)
     if missing:
@@ -104,6 +104,12 @@ def load_dataset(key: str, data_dir: str | os.PathLike | None = None, *, name: s
             f"(download them with torchvision, e.g. torchvision.datasets.{cls.__name__}(root, download=True), "
             f"or pass --data-dir)"
         )
+    return root
+
+
+def load_dataset(key: str, data_dir: str | os.PathLike | None = None, *, name: str | None = None) -> RawSplit:
+    """Load a dataset from the data directory, or raise BadInput naming the directory and the missing files."""
+    root = require_files(key, data_dir, name=name)
     try:
         return _read(key, str(root))
     except (RuntimeError, OSError, EOFError, ValueError, KeyError, TypeError, AssertionError,
@@ -132,6 +138,10 @@ def _loader(name: str, key: str):
     return lambda params, data_dir: load_dataset(key, data_dir, name=name)
 
 
+def _data_check(name: str, key: str):
+    return lambda data_dir: require_files(key, data_dir, name=name) and None
+
+
 _BENCHMARK_DATASET = {
     "split-mnist": "mnist",
     "permuted-mnist": "mnist",
@@ -145,27 +155,27 @@ _SPLIT_SCENARIOS = ("class", "task", "domain")
 SPECS = [
     BenchmarkSpec(
         name="split-mnist", kind="split", params=(n_experiences_param(), CLASS_ORDER),
-        scenarios=_SPLIT_SCENARIOS, load=_loader("split-mnist", "mnist"), offline=False,
+        scenarios=_SPLIT_SCENARIOS, load=_loader("split-mnist", "mnist"), check_data=_data_check("split-mnist", "mnist"), offline=False,
         description="Full MNIST (60,000 / 10,000 28x28 digits, torchvision files), split into disjoint classes.",
     ),
     BenchmarkSpec(
         name="permuted-mnist", kind="domain", params=(n_experiences_param(),), scenarios=("domain", "task"),
-        load=_loader("permuted-mnist", "mnist"), transform=permute, offline=False,
+        load=_loader("permuted-mnist", "mnist"), check_data=_data_check("permuted-mnist", "mnist"), transform=permute, offline=False,
         description="Full MNIST with all ten classes in every experience, each under its own fixed pixel permutation.",
     ),
     BenchmarkSpec(
         name="split-fmnist", kind="split", params=(n_experiences_param(), CLASS_ORDER),
-        scenarios=_SPLIT_SCENARIOS, load=_loader("split-fmnist", "fmnist"), offline=False,
+        scenarios=_SPLIT_SCENARIOS, load=_loader("split-fmnist", "fmnist"), check_data=_data_check("split-fmnist", "fmnist"), offline=False,
         description="Fashion-MNIST (60,000 / 10,000 28x28 clothing images), split into disjoint classes.",
     ),
     BenchmarkSpec(
         name="split-cifar10", kind="split", params=(n_experiences_param(), CLASS_ORDER),
-        scenarios=_SPLIT_SCENARIOS, load=_loader("split-cifar10", "cifar10"), offline=False, default_model="cnn",
+        scenarios=_SPLIT_SCENARIOS, load=_loader("split-cifar10", "cifar10"), check_data=_data_check("split-cifar10", "cifar10"), offline=False, default_model="cnn",
         description="CIFAR-10 (50,000 / 10,000 32x32 colour images), split into disjoint classes.",
     ),
     BenchmarkSpec(
         name="split-cifar100", kind="split", params=(n_experiences_param(default=10, max_=100), CLASS_ORDER),
-        scenarios=_SPLIT_SCENARIOS, load=_loader("split-cifar100", "cifar100"), offline=False, default_model="cnn",
+        scenarios=_SPLIT_SCENARIOS, load=_loader("split-cifar100", "cifar100"), check_data=_data_check("split-cifar100", "cifar100"), offline=False, default_model="cnn",
         description="CIFAR-100 (50,000 / 10,000 32x32 colour images, 100 fine classes), split into disjoint classes.",
     ),
 ]
