@@ -20,8 +20,10 @@ PALETTE = (
 )
 UNKNOWN_COLOR = "#999999"
 ACCURACY_SCHEME = "blues"
-# Fields of a run config that can tell two groups apart in a label (the seed never does: seeds are aggregated).
-_CONTEXT_FIELDS = ("benchmark", "scenario", "epochs", "batch_size", "lr", "optimizer", "eval_every")
+# width/height are the plot's own size (Streamlit's theme would otherwise squeeze legends and axes into them)
+_PAD = alt.AutoSizeParams(type="pad")
+# Run-config fields that never tell two groups apart in a label (seeds are aggregated; the rest is not science).
+_NOT_IN_LABELS = ("strategy", "seed", "device", "data_dir", "params", "benchmark_params")
 
 
 def strategy_order() -> list[str]:
@@ -50,7 +52,7 @@ def _natural(text: str) -> list:
 
 
 def _flat(cfg: dict) -> dict:
-    out = {k: cfg.get(k) for k in _CONTEXT_FIELDS}
+    out = {k: v for k, v in cfg.items() if k not in _NOT_IN_LABELS}
     out.update({f"bench.{k}": v for k, v in (cfg.get("benchmark_params") or {}).items()})
     out.update({f"param.{k}": v for k, v in (cfg.get("params") or {}).items()})
     return out
@@ -70,8 +72,8 @@ def series_table(groups: pd.DataFrame) -> pd.DataFrame:
     of the same strategy. Input: bench.queries.groups() rows (group_id, strategy, config_json)."""
     if groups.empty:
         return pd.DataFrame(columns=["group_id", "series", "strategy", "color"])
-    flat = {g: _flat(json.loads(c)) for g, c in zip(groups.group_id, groups.config_json)}
-    strategy = dict(zip(groups.group_id, groups.strategy))
+    flat = {g: _flat(json.loads(c)) for g, c in zip(groups.group_id, groups.config_json, strict=True)}
+    strategy = dict(zip(groups.group_id, groups.strategy, strict=True))
     keys = sorted({k for f in flat.values() for k in f})
     varying = {k for k in keys if not k.startswith("param.") and len({repr(f.get(k)) for f in flat.values()}) > 1}
     rows = []
@@ -122,14 +124,15 @@ def retention_chart(curves: pd.DataFrame, bounds: pd.DataFrame, series: pd.DataF
     Clicking a legend entry highlights that series. Input: queries.retention and queries.boundaries."""
     d = _with_series(curves, series).assign(
         lo=lambda x: (x["mean"] - x["std"]).clip(0, 1), hi=lambda x: (x["mean"] + x["std"]).clip(0, 1),
-        layer="curve")
+        layer="curve", shared=False)
     exps = sorted(curves.test_exp.unique())
     b = _with_series(bounds, series)
     # A boundary every series shares is drawn once, in grey; the others in their series' colour.
     shared = b.groupby("iteration").series.transform("nunique") == b.series.nunique()
-    b = pd.concat([b[~shared], b[shared].drop_duplicates("iteration").assign(series=None)])
+    b = pd.concat([b[~shared].assign(shared=False),
+                   b[shared].drop_duplicates("iteration").assign(series="", shared=True)])
     b = b.merge(pd.DataFrame({"test_exp": exps}), how="cross").assign(layer="boundary")
-    data = pd.concat([d, b[["series", "test_exp", "iteration", "layer"]]], ignore_index=True).round(4)
+    data = pd.concat([d, b[["series", "test_exp", "iteration", "layer", "shared"]]], ignore_index=True).round(4)
     pick = alt.selection_point(fields=["series"], bind="legend")
     color = alt.Color("series:N", scale=series_scale(series), title="Strategy (click to highlight)",
                       legend=alt.Legend(orient="bottom", columns=3, labelLimit=320, symbolOpacity=1))
@@ -146,7 +149,7 @@ def retention_chart(curves: pd.DataFrame, bounds: pd.DataFrame, series: pd.DataF
                  alt.Tooltip("n:Q", title="seeds")],
     ).add_params(pick)
     rules = base.transform_filter(alt.datum.layer == "boundary").mark_rule(strokeDash=[4, 3]).encode(
-        color=alt.condition("datum.series === null", alt.value("#888888"), color),
+        color=alt.condition("datum.shared", alt.value("#888888"), color),
         opacity=alt.condition(pick, alt.value(0.6), alt.value(0.1)))
     header = alt.Header(labelExpr="'Test set of experience ' + (datum.value + 1)", title=None, labelFontSize=12)
     return (alt.layer(band, line, rules, data=data).properties(width=width, height=height)
@@ -187,7 +190,7 @@ def forgetting_chart(forg: pd.DataFrame, series: pd.DataFrame, *, width: int = 5
         tooltip=[alt.Tooltip("series:N", title="strategy"), alt.Tooltip("mean:Q", title="forgetting", format=".3f"),
                  alt.Tooltip("std:Q", format=".3f"), alt.Tooltip("n:Q", title="seeds")])
     err = base.mark_rule(color="#333333").encode(y="lo:Q", y2="hi:Q")
-    return alt.layer(bars, err, data=d.round(4)).properties(width=width, height=height)
+    return alt.layer(bars, err, data=d.round(4)).properties(width=width, height=height, autosize=_PAD)
 
 
 def class_recall_chart(recall: pd.DataFrame, series: pd.DataFrame, *, columns: int = 3,
@@ -221,7 +224,7 @@ def metric_bars(values: pd.DataFrame, *, x: str, x_title: str, metric_title: str
         y=alt.Y("mean:Q", title=metric_title), color=alt.Color("strategy:N", scale=scale, title="Strategy"),
         tooltip=["strategy:N", f"{x}:N", alt.Tooltip("mean:Q", format=".3f"), alt.Tooltip("std:Q", format=".3f")])
     err = base.mark_rule(color="#333333").encode(y="lo:Q", y2="hi:Q")
-    return alt.layer(bars, err, data=d.round(4)).properties(width=width, height=height)
+    return alt.layer(bars, err, data=d.round(4)).properties(width=width, height=height, autosize=_PAD)
 
 
 def param_chart(values: pd.DataFrame, *, param: str, strategy: str, baseline: pd.DataFrame | None = None,
@@ -245,7 +248,7 @@ def param_chart(values: pd.DataFrame, *, param: str, strategy: str, baseline: pd
         strokeDash=[5, 4], color=strategy_color(baseline_label.split(" ")[0]) if baseline_label else UNKNOWN_COLOR
     ).encode(y="mean:Q", tooltip=[alt.Tooltip("mean:Q", title=baseline_label or "baseline", format=".3f")])
     return (alt.layer(line, err, rule, data=d.round(4)).properties(width=width, height=height)
-            .facet(facet=alt.Facet("metric:N", title=None, header=alt.Header(labelFontSize=12)))
+            .facet(facet=alt.Facet("metric:N", title=None, header=alt.Header(labelFontSize=12)), columns=2)
             .resolve_scale(y="independent"))
 
 
@@ -260,12 +263,13 @@ def run_retention_chart(curves: pd.DataFrame, bounds: pd.DataFrame, *, width: in
     line = base.transform_filter(alt.datum.layer == "curve").mark_line(strokeWidth=2).encode(
         y=alt.Y("mean:Q", title="Test accuracy", scale=alt.Scale(domain=[0, 1])),
         color=alt.Color("experience:N", title="Test set of experience", scale=alt.Scale(scheme="viridis"),
-                        sort=alt.EncodingSortField("test_exp")),
+                        sort=alt.EncodingSortField("test_exp"),
+                        legend=alt.Legend(orient="bottom", direction="horizontal")),
         opacity=alt.condition(pick, alt.value(1.0), alt.value(0.12)),
         tooltip=["experience:N", "iteration:Q", alt.Tooltip("mean:Q", title="accuracy", format=".3f")],
     ).add_params(pick)
     rules = base.transform_filter(alt.datum.layer == "boundary").mark_rule(strokeDash=[4, 3], color="#888888")
-    return alt.layer(line, rules, data=d).properties(width=width, height=height)
+    return alt.layer(line, rules, data=d).properties(width=width, height=height, autosize=_PAD)
 
 
 def loss_chart(curve: pd.DataFrame, bounds: pd.DataFrame, *, width: int = 620, height: int = 220) -> alt.LayerChart:
@@ -277,7 +281,7 @@ def loss_chart(curve: pd.DataFrame, bounds: pd.DataFrame, *, width: int = 620, h
         y=alt.Y("loss:Q", title="Training loss"),
         tooltip=["iteration:Q", alt.Tooltip("loss:Q", format=".3f"), alt.Tooltip("accuracy:Q", format=".3f")])
     rules = base.transform_filter(alt.datum.layer == "boundary").mark_rule(strokeDash=[4, 3], color="#888888")
-    return alt.layer(line, rules, data=d).properties(width=width, height=height)
+    return alt.layer(line, rules, data=d).properties(width=width, height=height, autosize=_PAD)
 
 
 def _spec(chart: alt.TopLevelMixin) -> dict:

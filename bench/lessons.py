@@ -112,15 +112,20 @@ class Plan:
 
 
 def plan(lesson: Lesson, store: Store) -> Plan:
-    """Match the lesson's configs against stored runs by RunConfig.config_key(); finished runs win over
-    running, running over queued, newer over older. Failed and cancelled runs do not count."""
+    """The lesson's runs already in the store, and the configs still to run."""
+    return match(lesson.configs, store)
+
+
+def match(configs, store: Store) -> Plan:
+    """Match configs against stored runs by RunConfig.config_key(); finished runs win over running, running
+    over queued, newer over older. Failed and cancelled runs do not count."""
     from .queries import configs as stored_configs
 
-    wanted = {c.config_key(): c for c in (validate(c) for c in lesson.configs)}
+    wanted = {c.config_key(): c for c in (validate(c) for c in configs)}
     rank = {"finished": 0, "running": 1, "queued": 2}
     best: dict[str, tuple] = {}
     for run_id, status, cfg_json, created in zip(*(stored_configs(store)[k] for k in
-                                                   ("run_id", "status", "config_json", "created_at"))):
+                                                   ("run_id", "status", "config_json", "created_at")), strict=True):
         try:
             key = RunConfig.from_json(cfg_json).config_key()
         except (ValueError, TypeError):

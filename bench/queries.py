@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from .store import Store
+from .store import ROW_TABLES, Store
 
 
 def runs(store: Store, *, run_ids: list[str] | None = None) -> pd.DataFrame:
@@ -62,7 +62,7 @@ def run_result(store: Store, run_id: str) -> dict:
 
 
 # -- the app's views: everything aggregated here, so pages and charts only receive what they draw ---------------
-ROW_EXPORT_TABLES = ("runs", "evaluations", "class_recall", "train_curve", "run_metrics")
+ROW_EXPORT_TABLES = ("runs", *ROW_TABLES)
 
 
 def run_overview(store: Store, *, now: float | None = None) -> pd.DataFrame:
@@ -78,7 +78,7 @@ def run_overview(store: Store, *, now: float | None = None) -> pd.DataFrame:
                CASE WHEN r.started_at IS NULL THEN NULL
                     ELSE coalesce(r.finished_at, ?) - r.started_at END AS elapsed_s,
                CASE WHEN r.status = 'finished' THEN 1.0
-                    ELSE coalesce(least(1.0, r.iteration / nullif(r.est_iterations, 0)), 0.0) END AS progress,
+                    ELSE least(1.0, coalesce(r.iteration / nullif(r.est_iterations, 0), 0.0)) END AS progress,
                m.value AS acc
         FROM runs r LEFT JOIN run_metrics m ON m.run_id = r.run_id AND m.metric = 'acc'
         ORDER BY r.created_at DESC, r.run_id
@@ -95,7 +95,7 @@ def _eta(d: pd.DataFrame) -> pd.Series:
 
 def status_counts(store: Store) -> dict[str, int]:
     df = store.query("SELECT status, count(*) AS n FROM runs GROUP BY status")
-    return {str(s): int(n) for s, n in zip(df.status, df.n)}
+    return {str(s): int(n) for s, n in zip(df.status, df.n, strict=True)}
 
 
 def groups(store: Store, *, group_ids: list[str] | None = None) -> pd.DataFrame:

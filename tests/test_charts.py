@@ -21,7 +21,7 @@ def _cfg(strategy, **kw) -> RunConfig:
 
 
 def _spec(chart) -> dict:
-    return json.loads(json.dumps(charts._spec(chart)))
+    return json.loads(json.dumps(charts._spec(chart), allow_nan=False))  # strict JSON: no NaN reaches Vega
 
 
 def _find(obj, key):
@@ -88,11 +88,13 @@ def test_retention_chart_facets_experiences_colours_series_and_highlights_from_t
     assert line["encoding"]["color"]["scale"]["domain"] == ["naive", "replay"]
     assert line["encoding"]["color"]["scale"]["range"] == [charts.strategy_color("naive"),
                                                            charts.strategy_color("replay")]
-    assert [p["bind"] for p in line["params"]] == ["legend"]
+    params = [p for ps in _find(spec, "params") for p in ps]
+    assert [p["bind"] for p in params] == ["legend"] and params[0]["select"]["fields"] == ["series"]
+    assert line["encoding"]["opacity"]["condition"]["param"] == params[0]["name"]
     data = next(iter(spec["datasets"].values()))
     rules = [r for r in data if r["layer"] == "boundary"]
     # both series switch experience at the same iterations: one grey rule each, per panel
-    assert sorted({r["iteration"] for r in rules}) == [10, 20] and all(r["series"] is None for r in rules)
+    assert sorted({r["iteration"] for r in rules}) == [10, 20] and all(r["shared"] for r in rules)
     assert len(rules) == 2 * 3
 
 

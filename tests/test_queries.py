@@ -31,7 +31,8 @@ def add_run(store: Store, *, run_id: str, R, strategy: str = "naive", seed: int 
     evals, recall = [], []
     point = 0
     for j in range(T):
-        evals.append(dict(point=0, kind="initial", trained_exp=-1, iteration=0, test_exp=j, accuracy=0.1, loss=2.0, n=10))
+        evals.append(dict(point=0, kind="initial", trained_exp=-1, iteration=0, test_exp=j, accuracy=0.1,
+                          loss=2.0, n=10))
     first = T - R.shape[0]  # joint training: its single row is the last experience
     for i, row in enumerate(R):
         trained = first + i

@@ -1,0 +1,110 @@
+"""Launch: pick a stream, a scenario, strategies and their settings; queue the runs for the background workers."""
+import uuid
+
+import streamlit as st
+
+from bench import jobs, lessons
+from bench import queries as q
+from bench.config import RUN_PARAMS, RunConfig, validate
+from bench.params import BadInput
+from ui import forms
+from ui.common import engine, share_url, store
+
+SCENARIOS = {"class": "class-incremental", "task": "task-incremental", "domain": "domain-incremental"}
+SCENARIO_HELP = ("task: the experience is known at test time (one head each); domain: one shared head, "
+                 "experience unknown; class: one head over every class seen so far.")
+
+s = store()
+eng = engine()
+benches = {b.name: b for b in eng["benchmarks"]}
+run_specs = {p.name: p for p in RUN_PARAMS}
+errors: list[str] = []
+
+st.title("Launch runs")
+st.subheader("1. Task stream and scenario")
+left, right = st.columns(2)
+bname = left.selectbox("Task stream", list(benches), key="launch.benchmark",
+                       help="Streams marked offline ship with the installed packages.")
+bench = benches[bname]
+left.caption(bench.description + ("" if bench.offline else " Needs its data files (see Data folder)."))
+scenario = right.selectbox("Scenario", bench.scenarios, format_func=SCENARIOS.get, key="launch.scenario",
+                           help=SCENARIO_HELP)
+bparams, errs = forms.param_inputs(bench.params, key=f"launch.bench.{bname}", owner=bname)
+errors += errs
+data_dir = None
+if not bench.offline:
+    data_dir = st.text_input("Data folder", value="", key="launch.data_dir",
+                             help="Folder holding the dataset files (no download happens without internet).") or None
+
+st.subheader("2. Strategies")
+st.caption(f"Strategies that do not support the {SCENARIOS[scenario]} scenario are greyed out (hover for why).")
+picked = forms.strategy_picker(eng["strategies"], scenario=scenario, key="launch.strategy",
+                               default=("naive", "replay"))
+sparams: dict[str, dict] = {}
+for spec in picked:
+    if not spec.params:
+        continue
+    with st.expander(f"{spec.name} settings"):
+        st.caption(spec.description + (f" Paper: {spec.paper}." if spec.paper else ""))
+        sparams[spec.name], errs = forms.param_inputs(spec.params, key=f"launch.param.{spec.name}", owner=spec.name)
+        errors += errs
+
+st.subheader("3. Seeds, epochs and device")
+c1, c2, c3 = st.columns(3)
+with c1:
+    seeds, err = forms.seeds_input(key="launch.seeds")
+with c2:
+    epochs, err2 = forms.param_input(run_specs["epochs"], key="launch.run", owner="run")
+with c3:
+    device, err3 = forms.param_input(run_specs["device"], key="launch.run", owner="run")
+    if device == "cuda" and not eng["cuda"]:
+        err3 = "device='cuda' is not available on this machine: use auto or cpu"
+        st.error(err3)
+errors += [e for e in (err, err2, err3) if e]
+with st.expander("Advanced: batch size, learning rate, optimizer, evaluation density"):
+    advanced, errs = forms.param_inputs(RUN_PARAMS, key="launch.run", owner="run", columns=4,
+                                        skip=("seed", "epochs", "device"))
+    errors += errs
+
+configs = [RunConfig(benchmark=bname, scenario=scenario, strategy=spec.name, benchmark_params=bparams,
+                     params=sparams.get(spec.name, {}), seed=seed, epochs=epochs, device=device,
+                     data_dir=data_dir, **advanced) for spec in picked for seed in seeds]
+invalid: list[str] = []
+if not errors:
+    for cfg in configs:
+        try:
+            validate(cfg)
+        except BadInput as exc:
+            if str(exc) not in invalid:
+                invalid.append(str(exc))
+for msg in invalid:
+    st.error(f"Cannot start: {msg}")
+
+st.subheader("4. Start")
+n = len(configs)
+st.markdown(f"**{n} run{'s' if n != 1 else ''} will start**: {len(picked)} "
+            f"strateg{'ies' if len(picked) != 1 else 'y'} × {len(seeds)} seed{'s' if len(seeds) != 1 else ''}.")
+if configs and not errors and not invalid:
+    same = len(lessons.match(configs, s).found)
+    if same:
+        st.caption(f"{same} of these runs already exist in your store with the same configuration; starting "
+                   "runs them again (as extra runs of the same groups).")
+if not picked:
+    st.caption("Pick at least one strategy.")
+elif errors:
+    st.caption("Fix the fields marked in red first.")
+if st.button(f"Start {n} runs", type="primary", key="launch.start", disabled=bool(not n or errors or invalid)):
+    st.session_state["launch.last"] = jobs.submit(configs, store=s, sweep_id=uuid.uuid4().hex[:12])
+    jobs.ensure_pool(s)
+last = st.session_state.get("launch.last")
+if last:
+    sel = q.resolve_selection(s, group_ids=[], run_ids=last)[0]
+    st.success(f"Queued {len(last)} runs. They train in background processes: you can switch pages or close "
+               "the tab.")
+    query = {"groups": ",".join(dict.fromkeys(sel.group_id))}
+    a, b = st.columns(2)
+    a.page_link("pages/runs.py", label="Watch them on the Runs page")
+    b.page_link("pages/compare.py", label="Open their comparison", query_params=query)
+    link = share_url(query)
+    if link:
+        st.markdown(f"Link to share or bookmark this comparison: [{link}]({link})")

@@ -1,0 +1,95 @@
+"""Run detail: one run's config, accuracy matrix, retention curves, training loss, timing and downloads."""
+import io
+import json
+
+import streamlit as st
+
+from bench import charts
+from bench import queries as q
+from ui.common import fmt_seconds, plain_error, run_label, show_chart, store
+from ui.compare import welcome
+
+s = store()
+runs = q.run_overview(s)
+if runs.empty:
+    welcome(s)
+    st.stop()
+
+wanted = st.query_params.get("id")
+if wanted and wanted not in set(runs.run_id):
+    st.warning(f"Ignored the unknown run id {wanted[:40]!r} from the link.")
+    wanted = None
+finished = runs[runs.status == "finished"]
+st.session_state["detail.run"] = wanted or (finished.run_id.iloc[0] if not finished.empty else runs.run_id.iloc[0])
+labels = {r["run_id"]: run_label(r) for _, r in runs.iterrows()}
+run_id = st.selectbox("Run", list(runs.run_id), format_func=labels.get, key="detail.run",
+                      on_change=lambda: st.query_params.update(id=st.session_state["detail.run"]))
+row = runs[runs.run_id == run_id].iloc[0]
+full = s.run_row(run_id)
+cfg = json.loads(full["config_json"])
+
+st.title(f"{row.strategy} on {row.benchmark}, {row.scenario}-incremental, seed {row.seed}")
+st.caption(f"Status: {row.status} · device: {row.device or 'not started'} · run {run_id} · group {row.group_id}")
+if row.status == "failed" or (row.status == "interrupted" and full.get("error")):
+    st.error(plain_error(full["error"]))
+    with st.expander("Technical details"):
+        st.code(full["error"], language=None)
+elif row.status != "finished":
+    st.info(f"This run is {row.status}; its charts fill in as it trains (reload to update).")
+
+mdf = q.run_metrics(s, [run_id])
+m = dict(zip(mdf.metric, mdf.value, strict=True)) if row.status == "finished" else {}
+cols = st.columns(6)
+for col, (name, title, fmt) in zip(cols, [("acc", "ACC", "{:.3f}"), ("bwt", "BWT", "{:.3f}"),
+                                          ("forgetting", "Forgetting", "{:.3f}"), ("fwt", "FWT", "{:.3f}"),
+                                          ("peak_memory_mb", "Peak memory", "{:.0f} MB"),
+                                          ("param_count", "Parameters", "{:,.0f}")], strict=True):
+    v = m.get(name)
+    col.metric(title, "n/a" if v is None or v != v else fmt.format(v))
+st.caption(f"Time: {fmt_seconds(m.get('time_s'))} in all, {fmt_seconds(m.get('train_time_s'))} training · "
+           f"{int(m.get('iterations', 0) or 0)} iterations, evaluated every {int(m.get('eval_every', 0) or 0)}"
+           if m else "Timing appears when the run finishes.")
+
+with st.expander("Configuration"):
+    st.json(cfg)
+
+series = charts.series_table(q.groups(s, group_ids=[row.group_id])).assign(series=row.strategy)
+bounds = q.boundaries(s, [run_id]).drop(columns="group_id")
+mats = q.matrices(s, [run_id])
+left, right = st.columns([2, 3])
+with left:
+    st.subheader("Accuracy matrix")
+    if mats.empty:
+        st.caption("No experience has finished yet.")
+    else:
+        show_chart(charts.matrix_chart(mats, series, columns=1), key="detail.matrix", name=f"{run_id}-matrix")
+with right:
+    st.subheader("Retention per experience")
+    curves = q.retention(s, [run_id], max_points=200).drop(columns="group_id")
+    if curves.empty:
+        st.caption("No evaluation yet.")
+    else:
+        show_chart(charts.run_retention_chart(curves, bounds, width=440), key="detail.retention",
+                   name=f"{run_id}-retention")
+st.subheader("Training loss")
+loss = q.train_curve(s, run_id)
+if loss.empty:
+    st.caption("No training step yet.")
+else:
+    show_chart(charts.loss_chart(loss, bounds, width=760), key="detail.loss", name=f"{run_id}-loss")
+
+st.subheader("Download this run's rows")
+table = st.selectbox("Table", q.ROW_EXPORT_TABLES, index=1, key="detail.table")
+row = st.container(horizontal=True)
+row.download_button("CSV", data=lambda: q.run_rows(s, run_id, table).to_csv(index=False),
+                  file_name=f"{run_id}-{table}.csv", mime="text/csv", key="detail.csv", on_click="ignore")
+
+
+def _parquet() -> bytes:
+    buf = io.BytesIO()
+    q.run_rows(s, run_id, table).to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+row.download_button("Parquet", data=_parquet, file_name=f"{run_id}-{table}.parquet",
+                  mime="application/vnd.apache.parquet", key="detail.parquet", on_click="ignore")

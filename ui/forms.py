@@ -1,0 +1,104 @@
+"""Widgets generated from the registries' ParamSpec lists; bad values show their BadInput message in place."""
+from __future__ import annotations
+
+import streamlit as st
+
+from bench.params import BadInput, ParamSpec
+from bench.strategies import FAMILIES, StrategySpec
+
+FAMILY_TITLES = {"baselines": "Baselines", "rehearsal": "Rehearsal", "regularization": "Regularization",
+                 "prompt": "Prompt-based", "architectural": "Architectural"}
+MAX_SEEDS = 50
+
+
+def _help(spec: ParamSpec) -> str:
+    return f"{spec.help} Allowed: {spec.allowed()}.".strip()
+
+
+def param_input(spec: ParamSpec, *, key: str, owner: str, container=None):
+    """One widget for one spec. Returns (value, error message or None); the error is shown under the field."""
+    c = container or st
+    k = f"{key}.{spec.name}"
+    if spec.choices:
+        raw = c.selectbox(spec.name, spec.choices, index=list(spec.choices).index(spec.default), key=k,
+                          help=_help(spec))
+    elif spec.type == "bool":
+        raw = c.checkbox(spec.name, value=bool(spec.default), key=k, help=_help(spec))
+    elif spec.type == "int":
+        raw = c.number_input(spec.name, value=int(spec.default), step=1, key=k, help=_help(spec),
+                             min_value=None if spec.min is None else int(spec.min),
+                             max_value=None if spec.max is None else int(spec.max))
+    else:  # floats are typed as text so that 1e-7 and 1e5 read as written; str params too
+        raw = c.text_input(spec.name, value=repr(spec.default) if spec.type == "float" else str(spec.default),
+                           key=k, help=_help(spec))
+    try:
+        return spec.parse(raw, where=f"{owner}."), None
+    except BadInput as exc:
+        c.error(str(exc))
+        return spec.default, str(exc)
+
+
+def param_inputs(specs: tuple[ParamSpec, ...], *, key: str, owner: str, columns: int = 2,
+                 skip: tuple[str, ...] = ()) -> tuple[dict, list[str]]:
+    """A form for a list of specs laid out in columns: (typed values, error messages)."""
+    shown = [s for s in specs if s.name not in skip]
+    values, errors = {}, []
+    if not shown:
+        return values, errors
+    cols = st.columns(columns)
+    for i, spec in enumerate(shown):
+        values[spec.name], err = param_input(spec, key=key, owner=owner, container=cols[i % columns])
+        if err:
+            errors.append(err)
+    return values, errors
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0,1,2' or '0-4' (or a mix) -> sorted unique seeds; BadInput names the bad part."""
+    seeds: set[int] = set()
+    for part in (p.strip() for p in text.split(",")):
+        lo, dash, hi = part.partition("-")
+        if dash and lo.strip().isdigit() and hi.strip().isdigit() and int(lo) <= int(hi):
+            seeds.update(range(int(lo), int(hi) + 1))
+        elif part.isdigit():
+            seeds.add(int(part))
+        else:
+            raise BadInput(f"seeds: {part!r} is not valid: expected non-negative integers like 0,1,2 or 0-4")
+    if len(seeds) > MAX_SEEDS:
+        raise BadInput(f"seeds: {len(seeds)} seeds is too many: expected at most {MAX_SEEDS}")
+    return sorted(seeds)
+
+
+def seeds_input(*, key: str, default: str = "0") -> tuple[list[int], str | None]:
+    raw = st.text_input("Seeds", value=default, key=key,
+                        help="One run per seed; results are averaged over seeds (mean ± std). "
+                             "Examples: 0 · 0,1,2 · 0-4.")
+    try:
+        return parse_seeds(raw), None
+    except BadInput as exc:
+        st.error(str(exc))
+        return [], str(exc)
+
+
+def strategy_picker(strategies: list[StrategySpec], *, scenario: str, key: str,
+                    default: tuple[str, ...] = ()) -> list[StrategySpec]:
+    """Checkboxes grouped by family; strategies that do not support `scenario` are greyed out with the reason."""
+    chosen = []
+    families = [f for f in FAMILIES if any(s.family == f for s in strategies)] + [
+        f for f in FAMILIES if not any(s.family == f for s in strategies)]
+    cols = st.columns(len(families))
+    for col, family in zip(cols, families, strict=True):
+        col.markdown(f"**{FAMILY_TITLES.get(family, family)}**")
+        members = [s for s in strategies if s.family == family]
+        if not members:
+            col.caption("none registered yet")
+        for s in members:
+            if scenario in s.scenarios:
+                if col.checkbox(s.name, value=s.name in default, key=f"{key}.{s.name}",
+                                help=s.description + (f" ({s.paper})" if s.paper else "")):
+                    chosen.append(s)
+            else:
+                col.checkbox(s.name, value=False, disabled=True, key=f"{key}.{s.name}.off",
+                             help=f"Not available in the {scenario}-incremental scenario: {s.name} supports "
+                                  f"{', '.join(s.scenarios)}.")
+    return chosen
