@@ -119,9 +119,8 @@ def _run_fields(args) -> dict:
 
 
 def _config(args, strategy: str, params: dict, seed=None):
-    from .config import RunConfig
+    from .config import RUN_PARAMS, RunConfig
     from .params import validate_params
-    from .config import RUN_PARAMS
 
     run_fields = _run_fields(args)
     if seed is not None:
@@ -218,7 +217,7 @@ def sweep_configs(args) -> list:
     for name in names:
         own = {k: v for k, v in grid.items() if k in {p.name for p in get_strategy(name).params}}
         for combo in itertools.product(*own.values()):
-            params = dict(zip(own, combo))
+            params = dict(zip(own, combo, strict=True))
             for seed in _seeds(args.seeds):
                 configs.append(validate(_config(args, name, params, seed=seed)))
     return configs

@@ -7,6 +7,7 @@ interrupted. Anyone (app tabs, the CLI) shares it through the store file.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import multiprocessing as mp
@@ -24,6 +25,7 @@ from .store import TERMINAL, Store
 
 log = logging.getLogger(__name__)
 POLL_S = 0.2
+_ROOT = str(Path(__file__).resolve().parents[1])  # so `python -m bench` works whatever the caller's cwd
 
 
 def default_workers() -> int:
@@ -95,7 +97,7 @@ def wait(store: Store, run_ids: list[str], *, timeout: float | None = None, poll
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         df = store.query("SELECT run_id, status FROM runs WHERE list_contains(?, run_id)", [run_ids])
-        status = dict(zip(df.run_id, df.status))
+        status = dict(zip(df.run_id, df.status, strict=True))
         if all(status.get(r) in TERMINAL for r in run_ids) or (deadline and time.monotonic() > deadline):
             return status
         time.sleep(poll)
@@ -203,7 +205,21 @@ def pool_status(store: Store) -> dict | None:
 def ensure_pool(store: Store, *, workers: int | None = None, executor: str = "local",
                 ray_address: str | None = None) -> dict:
     """Start the pool daemon for this store if none is alive; it outlives the caller (app or CLI).
-    With executor='ray' the daemon submits queued runs to a Ray cluster instead of local workers."""
+    With executor='ray' the daemon submits queued runs to a Ray cluster instead of local workers.
+    A lock makes two simultaneous callers (two tabs, two clicks) start one pool, not two."""
+    fd = os.open(store.path.with_name(store.path.name + ".pool.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return _start_pool(store, workers=workers, executor=executor, ray_address=ray_address)
+    finally:
+        os.close(fd)
+
+
+def _pythonpath() -> str:
+    return os.pathsep.join(filter(None, [_ROOT, os.environ.get("PYTHONPATH")]))
+
+
+def _start_pool(store: Store, *, workers: int | None, executor: str, ray_address: str | None) -> dict:
     info = pool_status(store)
     if info:
         return info
@@ -215,6 +231,7 @@ def ensure_pool(store: Store, *, workers: int | None = None, executor: str = "lo
         proc = subprocess.Popen(
             [sys.executable, "-m", "bench", "pool", "--store", str(store.path), "--workers", str(n), *extra],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            cwd=_ROOT, env={**os.environ, "PYTHONPATH": _pythonpath()},
         )
     info = {"pid": proc.pid, "workers": n, "executor": executor, "started_at": time.time()}
     _pidfile(store).write_text(json.dumps(info))

@@ -50,7 +50,8 @@ def run_result(store: Store, run_id: str) -> dict:
         raise KeyError(run_id)
     cfg = json.loads(row["config_json"])
     m = run_metrics(store, [run_id])
-    metrics = {k: (None if v is None or not math.isfinite(v) else float(v)) for k, v in zip(m.metric, m.value)}
+    metrics = {k: (None if v is None or not math.isfinite(v) else float(v))
+               for k, v in zip(m.metric, m.value, strict=True)}
     error = row.get("error")
     return {
         "run_id": run_id, "status": row["status"], "benchmark": cfg["benchmark"], "scenario": cfg["scenario"],

@@ -62,10 +62,10 @@ class _Relay:
 
 
 def _task(config: dict, run_id: str, relay) -> dict:
+    import ray
+
     from .config import RunConfig
     from .runner import run
-
-    import ray
 
     result = run(RunConfig.from_dict(config), store=RelaySink(relay), run_id=run_id)
     ray.get(relay.ping.remote())  # every row pushed above has reached the relay before we report done

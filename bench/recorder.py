@@ -83,7 +83,8 @@ class Recorder(SupervisedPlugin):
             loss_sum = 0.0
             chunks = []
             for start in range(0, len(x), self.eval_batch):
-                xb, yb, cb = x[start:start + self.eval_batch], y[start:start + self.eval_batch], cls[start:start + self.eval_batch]
+                part = slice(start, start + self.eval_batch)
+                xb, yb, cb = x[part], y[part], cls[part]
                 out = avalanche_forward(model, xb, torch.full((len(xb),), task, device=self.device))
                 if self.probes is not None:
                     chunks.append(out)
@@ -115,7 +116,7 @@ class Recorder(SupervisedPlugin):
     def _probe(self, model: torch.nn.Module, outputs: list[torch.Tensor]) -> None:
         """Recognition (true value ranked first among candidates) per experience; hallucination on held-out
         entities (answers whose top probability exceeds the threshold)."""
-        for j, (out, cands) in enumerate(zip(outputs, self.probes["recognition"])):
+        for j, (out, cands) in enumerate(zip(outputs, self.probes["recognition"], strict=True)):
             hit = out.gather(1, cands).argmax(1) == 0
             self.rows["probes"].append({"point": self.point, "test_exp": j, "measure": "recognition",
                                         "value": float(hit.float().mean()), "n": len(hit)})

@@ -144,6 +144,8 @@ def _execute(cfg: RunConfig, *, store: Store, run_id: str, avalanche_eval: bool)
         enable(strategy)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+    else:
+        reset_peak_rss()
     recorder.evaluate_initial(strategy.model.to(device))
     benchmark = to_avalanche(stream)
     reference = []
@@ -160,11 +162,12 @@ def _execute(cfg: RunConfig, *, store: Store, run_id: str, avalanche_eval: bool)
     train_time = time.perf_counter() - t_train
     R = [recorder.matrix[i] for i in sorted(recorder.matrix)]
     summary = metrics.summary(np.array(R), np.array(recorder.initial))
-    peak = (torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda"
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else peak_rss_mb()
+    n_params, stored = param_count(strategy.model), strat.memory(cfg.params, n_exp)
     extra = {
         "time_s": time.perf_counter() - t0, "train_time_s": train_time, "peak_memory_mb": peak,
-        "param_count": param_count(strategy.model), "buffer_size": strat.memory(cfg.params, n_exp),
+        "param_count": n_params, "buffer_size": stored,
+        "method_memory_mb": method_memory_mb(n_params, stored, stream.input_shape),
         "iterations": recorder.iteration, "eval_every": eval_every,
     }
     all_metrics = {**summary, **extra}
@@ -174,6 +177,33 @@ def _execute(cfg: RunConfig, *, store: Store, run_id: str, avalanche_eval: bool)
     if avalanche_eval:
         out["avalanche"] = reference
     return out
+
+
+def reset_peak_rss() -> None:
+    """Reset this process's peak-RSS counter (Linux), so a warm worker reports each run's own peak."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process since the last reset (VmHWM), else since it started."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def method_memory_mb(n_params: int, stored_samples: int, input_shape: tuple[int, ...]) -> float:
+    """What the method keeps, in MB of float32: the model's parameters plus its stored samples (as "A Model or
+    603 Exemplars" argues, both count toward a method's memory budget)."""
+    return (n_params + stored_samples * math.prod(input_shape)) * 4 / 2**20
 
 
 def _avalanche_metrics():

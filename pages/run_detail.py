@@ -39,10 +39,11 @@ elif row.status != "finished":
 
 mdf = q.run_metrics(s, [run_id])
 m = dict(zip(mdf.metric, mdf.value, strict=True)) if row.status == "finished" else {}
-cols = st.columns(6)
+cols = st.columns(7)
 for col, (name, title, fmt) in zip(cols, [("acc", "ACC", "{:.3f}"), ("bwt", "BWT", "{:.3f}"),
                                           ("forgetting", "Forgetting", "{:.3f}"), ("fwt", "FWT", "{:.3f}"),
-                                          ("peak_memory_mb", "Peak memory", "{:.0f} MB"),
+                                          ("peak_memory_mb", "Peak RAM of the run", "{:.0f} MB"),
+                                          ("method_memory_mb", "Memory: model + buffer", "{:.2f} MB"),
                                           ("param_count", "Parameters", "{:,.0f}")], strict=True):
     v = m.get(name)
     col.metric(title, "n/a" if v is None or v != v else fmt.format(v))

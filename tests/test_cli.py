@@ -40,7 +40,8 @@ def test_list_json(capsys):
      "ewc.ewc_lambda='abc'"),
     (["--benchmark", "split-digits", "--scenario", "class", "--strategy", "ewc", "--param", "lambda=3"],
      "unknown parameter 'lambda'"),
-    (["--benchmark", "split-digits", "--scenario", "class", "--strategy", "naive", "--epochs", "0"], "run.epochs"),
+    (["--benchmark", "split-digits", "--scenario", "class", "--strategy", "naive", "--epochs", "0"],
+     "run.epochs"),
     (["--benchmark", "split-digits", "--scenario", "class", "--strategy", "naive", "--lr", "nan"], "run.lr"),
     (["--benchmark", "split-digits", "--scenario", "class", "--strategy", "naive", "--bench-param",
       "n_experiences=11"], "n_experiences"),
@@ -75,7 +76,8 @@ def test_run_json_shape_and_stored_rows(tmp_path):
 
 def test_failed_run_prints_json_and_exits_1(tmp_path):
     p = cli("run", "--benchmark", "split-digits", "--scenario", "class", "--strategy", "ewc",
-            "--param", "ewc_lambda=1e7", "--epochs", "2", "--grad-clip", "0", "--store", str(tmp_path / "s.duckdb"), "--json")
+            "--param", "ewc_lambda=1e7", "--epochs", "2", "--grad-clip", "0", "--store", str(tmp_path / "s.duckdb"),
+            "--json")
     assert p.returncode == 1
     out = json.loads(p.stdout.strip().splitlines()[-1])
     assert out["status"] == "failed" and "loss became" in out["error"]

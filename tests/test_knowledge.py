@@ -22,9 +22,9 @@ def facts_of(e):
 
 def test_generator_is_deterministic_and_seeded():
     a, b, c = build(seed=1), build(seed=1), build(seed=2)
-    for ea, eb in zip(a.experiences, b.experiences):
+    for ea, eb in zip(a.experiences, b.experiences, strict=True):
         assert torch.equal(ea.train_x, eb.train_x) and torch.equal(ea.train_y, eb.train_y)
-    assert not all(torch.equal(x.test_y, y.test_y) for x, y in zip(a.experiences, c.experiences))
+    assert not all(torch.equal(x.test_y, y.test_y) for x, y in zip(a.experiences, c.experiences, strict=True))
 
 
 def test_no_fact_is_shared_across_experiences_without_reexposure():
@@ -109,7 +109,7 @@ def test_facts_summary_from_stored_rows(tmp_path):
     assert set(ret.test_exp) == {0, 1}  # the last experience has no "later updates"
     assert (ret.groupby(["run_id", "test_exp"]).retained.first() == 1.0).all()  # normalised at learning time
     summ = facts_summary(store, ids).set_index("strategy")
-    R = {s: np.array(run_result_matrix(store, i)) for s, i in zip(("naive", "replay"), ids)}
+    R = {s: np.array(run_result_matrix(store, i)) for s, i in zip(("naive", "replay"), ids, strict=True)}
     assert summ.loc["naive", "recall_mean"] == pytest.approx(R["naive"][-1, 0])
     assert summ.loc["replay", "recall_mean"] > summ.loc["naive", "recall_mean"]
     assert summ.loc["naive", "exponent"] > summ.loc["replay", "exponent"]  # fine-tuning forgets faster

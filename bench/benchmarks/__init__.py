@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from ..params import BadInput
-from .base import BenchmarkSpec, Experience, Stream
 from . import digits, facts, torchvision_sets
+from .base import BenchmarkSpec, Experience, Stream
 
 _REGISTRY: dict[str, BenchmarkSpec] = {s.name: s for m in (digits, torchvision_sets, facts) for s in m.SPECS}
 

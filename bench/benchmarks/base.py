@@ -96,7 +96,7 @@ def split_stream(name: str, raw: RawSplit, n_exp: int, scenario: str, *, seed: i
     for t, classes in enumerate(groups):
         local = {c: i for i, c in enumerate(classes)}
 
-        def pick(x, y):
+        def pick(x, y, classes=classes, local=local):
             mask = torch.isin(y, torch.tensor(classes))
             cls = y[mask]
             if scenario == "class":

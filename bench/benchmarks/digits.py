@@ -43,7 +43,8 @@ def permute(x: torch.Tensor, exp: int, params: dict, seed: int) -> torch.Tensor:
 
 def rotate(x: torch.Tensor, exp: int, params: dict, seed: int) -> torch.Tensor:
     """Experience t is rotated by t * max_angle / (n_experiences - 1) degrees."""
-    from torchvision.transforms.functional import InterpolationMode, rotate as tv_rotate
+    from torchvision.transforms.functional import InterpolationMode
+    from torchvision.transforms.functional import rotate as tv_rotate
 
     n = params["n_experiences"]
     angle = exp * params["max_angle"] / max(n - 1, 1)

@@ -155,27 +155,32 @@ _SPLIT_SCENARIOS = ("class", "task", "domain")
 SPECS = [
     BenchmarkSpec(
         name="split-mnist", kind="split", params=(n_experiences_param(), CLASS_ORDER),
-        scenarios=_SPLIT_SCENARIOS, load=_loader("split-mnist", "mnist"), check_data=_data_check("split-mnist", "mnist"), offline=False,
+        scenarios=_SPLIT_SCENARIOS, load=_loader("split-mnist", "mnist"), offline=False,
+        check_data=_data_check("split-mnist", "mnist"),
         description="Full MNIST (60,000 / 10,000 28x28 digits, torchvision files), split into disjoint classes.",
     ),
     BenchmarkSpec(
         name="permuted-mnist", kind="domain", params=(n_experiences_param(),), scenarios=("domain", "task"),
-        load=_loader("permuted-mnist", "mnist"), check_data=_data_check("permuted-mnist", "mnist"), transform=permute, offline=False,
+        load=_loader("permuted-mnist", "mnist"), transform=permute, offline=False,
+        check_data=_data_check("permuted-mnist", "mnist"),
         description="Full MNIST with all ten classes in every experience, each under its own fixed pixel permutation.",
     ),
     BenchmarkSpec(
         name="split-fmnist", kind="split", params=(n_experiences_param(), CLASS_ORDER),
-        scenarios=_SPLIT_SCENARIOS, load=_loader("split-fmnist", "fmnist"), check_data=_data_check("split-fmnist", "fmnist"), offline=False,
+        scenarios=_SPLIT_SCENARIOS, load=_loader("split-fmnist", "fmnist"), offline=False,
+        check_data=_data_check("split-fmnist", "fmnist"),
         description="Fashion-MNIST (60,000 / 10,000 28x28 clothing images), split into disjoint classes.",
     ),
     BenchmarkSpec(
         name="split-cifar10", kind="split", params=(n_experiences_param(), CLASS_ORDER),
-        scenarios=_SPLIT_SCENARIOS, load=_loader("split-cifar10", "cifar10"), check_data=_data_check("split-cifar10", "cifar10"), offline=False, default_model="cnn",
+        scenarios=_SPLIT_SCENARIOS, load=_loader("split-cifar10", "cifar10"), offline=False,
+        check_data=_data_check("split-cifar10", "cifar10"), default_model="cnn",
         description="CIFAR-10 (50,000 / 10,000 32x32 colour images), split into disjoint classes.",
     ),
     BenchmarkSpec(
         name="split-cifar100", kind="split", params=(n_experiences_param(default=10, max_=100), CLASS_ORDER),
-        scenarios=_SPLIT_SCENARIOS, load=_loader("split-cifar100", "cifar100"), check_data=_data_check("split-cifar100", "cifar100"), offline=False, default_model="cnn",
+        scenarios=_SPLIT_SCENARIOS, load=_loader("split-cifar100", "cifar100"), offline=False,
+        check_data=_data_check("split-cifar100", "cifar100"), default_model="cnn",
         description="CIFAR-100 (50,000 / 10,000 32x32 colour images, 100 fine classes), split into disjoint classes.",
     ),
 ]

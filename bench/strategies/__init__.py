@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from ..params import BadInput
-from .base import FAMILIES, BuildContext, StrategySpec
 from . import baselines, regularization, rehearsal, rehearsal_adapters
+from .base import FAMILIES, BuildContext, StrategySpec
 
 _MODULES = (baselines, rehearsal, rehearsal_adapters, regularization)
 _REGISTRY: dict[str, StrategySpec] = {s.name: s for m in _MODULES for s in m.SPECS}

@@ -1,7 +1,7 @@
 """Rehearsal: keep (or generate) samples of old experiences and train on them alongside new data."""
 from __future__ import annotations
 
-from avalanche.training import AGEM, DER, ER_ACE, GDumb, GEM, MIR, ClassBalancedBuffer, Naive
+from avalanche.training import AGEM, DER, ER_ACE, GEM, MIR, ClassBalancedBuffer, GDumb, Naive
 from avalanche.training.plugins import ReplayPlugin
 from avalanche.training.storage_policy import ReservoirSamplingBuffer
 

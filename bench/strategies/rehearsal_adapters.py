@@ -114,7 +114,7 @@ class _StreamAwareICaRLPlugin(_ICaRLPlugin):
     def compute_class_means(self, strategy):
         model = strategy.model
         means = {}
-        for x, labels in zip(self.x_memory, self.y_memory):
+        for x, labels in zip(self.x_memory, self.y_memory, strict=True):
             if not len(labels):
                 continue
             x = x.to(strategy.device)
