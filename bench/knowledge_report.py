@@ -104,3 +104,53 @@ def fitted_curve(fits: pd.DataFrame, max_updates: float, n: int = 40) -> pd.Data
     rows = [pd.DataFrame({"group_id": f.group_id, "updates": u, "retained": f.a * (1 + u) ** (-f.exponent)})
             for f in fits.itertuples() if np.isfinite(f.exponent)]
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["group_id", "updates", "retained"])
+
+
+# -- thin, aggregated tables for the charts (bench.knowledge_charts) ----------------------------------------
+def recall_curves(points: pd.DataFrame, *, max_points: int = 80, keep_first: int = 20) -> pd.DataFrame:
+    """Recall and recognition of each experience against iterations, mean and std over the seeds of each
+    group: (group_id, test_exp, iteration, recall_mean, recall_std, recognition_mean, recognition_std, n).
+    Dense points are thinned to about `max_points` per curve; the first `keep_first` evaluation points (where
+    a log-scaled iteration axis spreads them out) and the initial and end-of-experience points are kept."""
+    cols = ["group_id", "test_exp", "iteration", "recall_mean", "recall_std", "recognition_mean",
+            "recognition_std", "n"]
+    if points.empty:
+        return pd.DataFrame(columns=cols)
+    n_points = points.groupby("run_id").point.transform("max") + 1
+    stride = np.maximum(1, np.ceil(n_points / max_points)).astype(int)
+    keep = (points.kind != "dense") | (points.point < keep_first) | (points.point % stride == 0)
+    per_run = (points[keep].groupby(["run_id", "group_id", "test_exp", "iteration"], as_index=False)
+               [["recall", "recognition"]].mean())
+    g = per_run.groupby(["group_id", "test_exp", "iteration"])
+    out = g.agg(recall_mean=("recall", "mean"), recall_std=("recall", "std"),
+                recognition_mean=("recognition", "mean"), recognition_std=("recognition", "std"),
+                n=("run_id", "nunique")).reset_index()
+    return out.fillna({"recall_std": 0.0, "recognition_std": 0.0})[cols]
+
+
+def final_recall_recognition(points: pd.DataFrame) -> pd.DataFrame:
+    """Recall and recognition of every experience at the end of each run, mean and std over seeds, long:
+    (group_id, test_exp, measure ('recall' | 'recognition'), mean, std, n)."""
+    cols = ["group_id", "test_exp", "measure", "mean", "std", "n"]
+    if points.empty:
+        return pd.DataFrame(columns=cols)
+    last = points[points.point == points.groupby("run_id").point.transform("max")]
+    long = last.melt(id_vars=["run_id", "group_id", "test_exp"], value_vars=["recall", "recognition"],
+                     var_name="measure").dropna(subset=["value"])
+    out = long.groupby(["group_id", "test_exp", "measure"]).value.agg(["mean", "std", "count"]).reset_index()
+    return out.rename(columns={"count": "n"}).fillna({"std": 0.0})[cols]
+
+
+def retention_points(retained: pd.DataFrame, *, bins: int = 30) -> pd.DataFrame:
+    """retention_table rows averaged over seeds and experiences in `bins` log-spaced bins of 1 + updates per
+    group, for a log-log plot (rows with retained <= 0 cannot be drawn there and are left out, as in the
+    fit): (group_id, updates, retained, n)."""
+    cols = ["group_id", "updates", "retained", "n"]
+    d = retained[retained.retained > 0]
+    if d.empty:
+        return pd.DataFrame(columns=cols)
+    edges = np.geomspace(1, float(d.updates.max()) + 2, bins + 1)
+    d = d.assign(bin=np.searchsorted(edges, d.updates.astype(float) + 1, side="right"))
+    out = d.groupby(["group_id", "bin"]).agg(updates=("updates", "mean"), retained=("retained", "mean"),
+                                            n=("retained", "size")).reset_index()
+    return out[cols]

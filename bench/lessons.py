@@ -24,7 +24,7 @@ class Lesson:
     summary: str
     text: str  # plain-language explanation (Markdown), shown above the results
     configs: tuple[RunConfig, ...]
-    view: str  # how the results are shown: "compare", "scenarios" or "replay"
+    view: str  # how the results are shown: "compare", "scenarios", "replay" or "facts"
     takeaway: str = ""  # shown under the results
 
     def estimate_s(self, missing: int, *, pool_running: bool) -> float:
@@ -90,6 +90,30 @@ naive fine-tuning, a buffer of zero, is the dashed line.
         takeaway="A few dozen stored images already cut forgetting sharply; the gains flatten as the buffer "
                  "grows.",
         configs=_cfgs([("naive", {})]) + _cfgs([("replay", {"mem_size": m}) for m in (20, 50, 200, 500)]),
+    ),
+    Lesson(
+        key="facts", title="4. Forgetting of facts", view="facts",
+        summary="Fine-tuning, replay and EWC on a stream of new facts: recall, recognition and retention.",
+        text="""
+Here the model learns **facts** instead of pictures: made-up entities with a few attributes each
+("entity 17's colour is value 4"). Every experience teaches the facts of 40 new entities, and nothing
+from earlier experiences is shown again. Two ways of asking what the model still knows:
+
+* **Recall**: produce the value from the question alone (like answering an open question).
+* **Recognition**: pick the true value among four candidates (like a multiple-choice question).
+
+Studies of language models found the same patterns you can look for below: recall of newly learned
+facts first stays at zero for a while (a *plateau*), then rises; once new facts are trained in, recall of
+the old ones drops **steeply over the first updates and then slowly**, while recognition holds up much
+better than recall; and the fraction retained falls roughly as a **power law** of the number of later
+updates, a straight line on log-log axes. Naive fine-tuning, EWC (a penalty on changing weights that
+mattered) and replay (a small buffer of old facts mixed into new batches) run two seeds each.
+""",
+        takeaway="Under naive fine-tuning, recall of the first facts ends far below their recognition, which "
+                 "stays above chance, and retention falls along a power law with the largest exponent; replay "
+                 "and EWC keep much more recall (a smaller exponent: slower forgetting).",
+        configs=tuple(RunConfig(benchmark="facts", scenario="domain", strategy=name, seed=seed)
+                      for name in ("naive", "replay", "ewc") for seed in (0, 1)),
     ),
 )
 

@@ -7,7 +7,7 @@ from ui.common import store
 
 s = store()
 st.title("Learn")
-st.markdown("Three short lessons on continual learning. Each runs a small preset comparison in the background "
+st.markdown("Four short lessons on continual learning. Each runs a small preset comparison in the background "
             "(about a minute on a laptop CPU) and shows its charts here; runs already in your store are reused.")
 by_key = {lesson.key: lesson for lesson in LESSONS}
 wanted = st.query_params.get("lesson")

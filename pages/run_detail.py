@@ -6,6 +6,7 @@ import streamlit as st
 
 from bench import charts
 from bench import queries as q
+from ui import facts
 from ui.common import fmt_seconds, plain_error, run_label, show_chart, store
 from ui.compare import welcome
 
@@ -72,6 +73,7 @@ with right:
     else:
         show_chart(charts.run_retention_chart(curves, bounds, width=440), key="detail.retention",
                    name=f"{run_id}-retention")
+facts.section(s, [run_id] if row.status == "finished" else [], series, key="detail")
 st.subheader("Training loss")
 loss = q.train_curve(s, run_id)
 if loss.empty:

@@ -9,6 +9,7 @@ import streamlit as st
 from bench import charts, jobs, lessons
 from bench import queries as q
 from bench.store import TERMINAL, Store
+from ui import facts
 from ui.common import POLL_S, fmt_seconds, share_url, show_chart, store
 
 # Summary columns: metric -> (title, decimals)
@@ -145,7 +146,7 @@ def series_for(s: Store, run_ids: list[str]) -> tuple[pd.DataFrame, pd.DataFrame
 
 
 def render(s: Store, run_ids: list[str], *, key: str,
-           sections: tuple[str, ...] = ("summary", "retention", "matrices", "forgetting", "recall")) -> None:
+           sections: tuple[str, ...] = ("summary", "facts", "retention", "matrices", "forgetting", "recall")) -> None:
     """Summary table and charts of the finished runs among `run_ids`, grouped by config, seeds averaged."""
     ids = finished(s, run_ids)
     if not ids:
@@ -159,6 +160,8 @@ def render(s: Store, run_ids: list[str], *, key: str,
                    "accuracy on earlier ones (negative = forgetting). FWT: accuracy on an experience before "
                    "training it, above chance. Forgetting: best earlier accuracy minus final accuracy "
                    "(Chaudhry et al. 2018). Joint training has no sequence, so BWT, FWT and forgetting are n/a.")
+    if "facts" in sections:
+        facts.section(s, ids, series, key=key)
     if "retention" in sections:
         st.subheader("Retention: accuracy on each experience during training")
         curves = q.retention(s, ids)

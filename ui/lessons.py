@@ -34,13 +34,17 @@ def render(s: Store, lesson: lessons.Lesson) -> None:
     done = compare.finished(s, plan.run_ids)
     if not done:
         return
-    {"compare": _compare, "scenarios": _scenarios, "replay": _replay}[lesson.view](s, done, lesson)
+    {"compare": _compare, "scenarios": _scenarios, "replay": _replay, "facts": _facts}[lesson.view](s, done, lesson)
     if lesson.takeaway and not waiting:
         st.success(lesson.takeaway)
 
 
 def _compare(s: Store, ids: list[str], lesson: lessons.Lesson) -> None:
     compare.render(s, ids, key=f"lesson.{lesson.key}", sections=("summary", "retention", "matrices"))
+
+
+def _facts(s: Store, ids: list[str], lesson: lessons.Lesson) -> None:
+    compare.render(s, ids, key=f"lesson.{lesson.key}", sections=("facts",))
 
 
 def _metric_by_group(s: Store, ids: list[str]) -> pd.DataFrame:
