@@ -24,6 +24,10 @@ RUN_PARAMS: tuple[ParamSpec, ...] = (
               help="auto uses CUDA when present, else the CPU."),
     ParamSpec(name="eval_every", type="int", default=0, min=0, max=10**6,
               help="Dense evaluation every K training iterations; 0 picks K for about 25 points per experience."),
+    # fast path (bench/fastpath.py): same minibatches in the same order, so it is not part of a run's identity
+    ParamSpec(name="fast", type="bool", default=True,
+              help="Fast data path: training minibatches sliced from whole tensors on the device instead of "
+                   "Avalanche's per-sample DataLoader; the same minibatches in the same order, identical results."),
 )
 
 
@@ -42,6 +46,7 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     eval_every: int = 0
+    fast: bool = True  # fast path (bench/fastpath.py)
     data_dir: str | None = None
 
     def to_dict(self) -> dict:
@@ -79,6 +84,7 @@ class RunConfig:
         d.pop("seed")
         d.pop("device")
         d.pop("data_dir")
+        d.pop("fast")  # fast path: identical results, same group
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
     def config_key(self) -> str:
@@ -86,6 +92,7 @@ class RunConfig:
         d = self.to_dict()
         d.pop("device")
         d.pop("data_dir")
+        d.pop("fast")  # fast path: identical results, same config
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -118,4 +125,6 @@ def validate(cfg: RunConfig) -> RunConfig:
     strat.check(sparams, bparams, bench)
     if cfg.data_dir is not None and not isinstance(cfg.data_dir, str):
         raise BadInput(f"data_dir={cfg.data_dir!r} is not valid: expected a directory path")
+    if bench.check_data is not None:
+        bench.check_data(cfg.data_dir)
     return replace(cfg, benchmark_params=bparams, params=sparams, **run)

@@ -263,12 +263,13 @@ def class_recall(store: Store, run_ids: list[str]) -> pd.DataFrame:
             SELECT c.run_id, r.group_id, p.trained_exp, c.class_id,
                    sum(c.correct) / nullif(sum(c.total), 0) AS recall, min(c.test_exp) AS exp_of_class
             FROM class_recall c JOIN pts p USING (run_id, point) JOIN runs r ON r.run_id = c.run_id
+            WHERE list_contains(?, c.run_id)
             GROUP BY ALL)
         SELECT group_id, trained_exp, class_id, avg(recall) AS recall, avg(exp_of_class) AS exp_of_class,
                count(*) AS n
         FROM per_run GROUP BY ALL ORDER BY group_id, trained_exp, class_id
         """,
-        [run_ids],
+        [run_ids, run_ids],
     )
 
 

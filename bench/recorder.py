@@ -69,45 +69,51 @@ class Recorder(SupervisedPlugin):
         self.first_iteration_at = float("nan")  # wall clock of the first training step (latency figures)
         self._window = [0.0, 0, 0]  # loss sum, correct, seen
         self._last_flush = time.monotonic()
+        # The whole test stream concatenated once: an evaluation is one forward pass (in chunks of eval_batch) and
+        # every count one bincount, read back in a single transfer.
+        sizes = [len(x) for x, *_ in self.tests]
+        n_exp = len(self.tests)
+        self._sizes = sizes
+        self._x = torch.cat([x for x, *_ in self.tests])
+        self._y = torch.cat([y for _, y, *_ in self.tests])
+        self._task = torch.cat([torch.full((n,), t[3], dtype=torch.long, device=device)
+                                for n, t in zip(sizes, self.tests, strict=True)])
+        self._exp = torch.repeat_interleave(torch.arange(n_exp, device=device), torch.tensor(sizes, device=device))
+        self._cell = self._exp * self.max_class + torch.cat([c for _, _, c, _ in self.tests])
+        totals = torch.bincount(self._cell, minlength=n_exp * self.max_class)
+        self._cells = torch.nonzero(totals).flatten()
+        self._cell_rows = [(c // self.max_class, c % self.max_class, int(totals[c])) for c in self._cells.tolist()]
 
     # -- evaluation ------------------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self, model: torch.nn.Module, *, kind: str) -> list[float]:
         was_training = model.training
         model.eval()
+        b, n_exp = self.eval_batch, len(self.tests)
+        chunks = [avalanche_forward(model, self._x[s:s + b], self._task[s:s + b]) for s in range(0, len(self._x), b)]
+        out = chunks[0] if len(chunks) == 1 else torch.cat(chunks)
+        loss = F.cross_entropy(out, self._y, reduction="none")
+        hit = (out.argmax(1) == self._y).to(loss.dtype)
+        parts = [torch.bincount(self._exp, weights=hit, minlength=n_exp),
+                 torch.bincount(self._exp, weights=loss, minlength=n_exp)]
+        if self.per_class:
+            parts.append(torch.bincount(self._cell, weights=hit, minlength=n_exp * self.max_class)[self._cells])
+        counts = torch.cat(parts).tolist()
         accs = []
-        outputs = []
-        for j, (x, y, cls, task) in enumerate(self.tests):
-            correct = torch.zeros(self.max_class, dtype=torch.long, device=self.device)
-            total = torch.zeros(self.max_class, dtype=torch.long, device=self.device)
-            loss_sum = 0.0
-            chunks = []
-            for start in range(0, len(x), self.eval_batch):
-                part = slice(start, start + self.eval_batch)
-                xb, yb, cb = x[part], y[part], cls[part]
-                out = avalanche_forward(model, xb, torch.full((len(xb),), task, device=self.device))
-                if self.probes is not None:
-                    chunks.append(out)
-                loss_sum += float(F.cross_entropy(out, yb, reduction="sum"))
-                hit = (out.argmax(1) == yb).long()
-                correct += torch.bincount(cb, weights=hit, minlength=self.max_class).long()
-                total += torch.bincount(cb, minlength=self.max_class)
-            n = int(total.sum())
-            acc = float(correct.sum()) / n if n else float("nan")
+        for j, n in enumerate(self._sizes):
+            acc = counts[j] / n if n else float("nan")
             accs.append(acc)
             self.rows["evaluations"].append({
                 "point": self.point, "kind": kind, "trained_exp": self.current_exp, "iteration": self.iteration,
-                "test_exp": j, "accuracy": acc, "loss": loss_sum / max(n, 1), "n": n,
+                "test_exp": j, "accuracy": acc, "loss": counts[n_exp + j] / max(n, 1), "n": n,
             })
-            if self.probes is not None:
-                outputs.append(torch.cat(chunks))
-            for c in (torch.nonzero(total).flatten().tolist() if self.per_class else []):
+        if self.per_class:
+            for (j, c, total), correct in zip(self._cell_rows, counts[2 * n_exp:], strict=True):
                 self.rows["class_recall"].append({
-                    "point": self.point, "test_exp": j, "class_id": c,
-                    "correct": int(correct[c]), "total": int(total[c]),
+                    "point": self.point, "test_exp": j, "class_id": c, "correct": int(correct), "total": total,
                 })
         if self.probes is not None:
-            self._probe(model, outputs)
+            self._probe(model, list(out.split(self._sizes)))
         self.point += 1
         if was_training:
             model.train()
