@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import sys
 import uuid
@@ -200,7 +199,9 @@ def cmd_run(args) -> int:
 
 
 def sweep_configs(args) -> list:
-    """The full grid: strategies x swept parameter values x seeds."""
+    """The full grid: strategies x swept parameter values x seeds. A --param value is a sweep text
+    (bench/sweeps.py): a list 50,100,200, a range 1:10:3 or a log range "log 1 10000 5"."""
+    from . import sweeps
     from .config import validate
     from .strategies import get_strategy
 
@@ -208,16 +209,16 @@ def sweep_configs(args) -> list:
     names = [s.strip() for s in args.strategies.split(",") if s.strip()]
     if not names:
         raise BadInput("--strategies is empty: expected comma-separated strategy names")
-    grid = {k: [v.strip() for v in vals.split(",")] for k, vals in parse_assignments(args.param).items()}
+    texts = parse_assignments(args.param)
     known = {p.name for n in names for p in get_strategy(n).params}
-    for key in grid:
+    for key in texts:
         if key not in known:
             raise BadInput(f"--param {key!r} belongs to none of the strategies {', '.join(names)}")
     configs = []
     for name in names:
-        own = {k: v for k, v in grid.items() if k in {p.name for p in get_strategy(name).params}}
-        for combo in itertools.product(*own.values()):
-            params = dict(zip(own, combo, strict=True))
+        own = {p.name: sweeps.parse_values(p, texts[p.name], where=f"{name}.")
+               for p in get_strategy(name).params if p.name in texts}
+        for params in sweeps.grid(name, own):
             for seed in _seeds(args.seeds):
                 configs.append(validate(_config(args, name, params, seed=seed)))
     return configs

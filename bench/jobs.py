@@ -109,11 +109,15 @@ def worker_loop(store_path: str, *, exit_when_idle: bool = False, gpu: int | Non
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when we stop
+    parent = os.getppid()
+    _die_with_parent()
     from .runner import run  # the expensive import (torch + Avalanche) happens once per worker
 
     store = Store(store_path)
     host, pid = socket.gethostname(), os.getpid()
     while True:
+        if os.getppid() != parent:  # our supervisor is gone: take no more work
+            return
         job = store.claim_next(host=host, pid=pid)
         if job is None:
             if exit_when_idle:
@@ -125,6 +129,17 @@ def worker_loop(store_path: str, *, exit_when_idle: bool = False, gpu: int | Non
         except Exception as exc:  # e.g. a config that no longer validates: never kill the worker
             store.update_run(job["run_id"], status="failed", finished_at=time.time(),
                              error=f"{type(exc).__name__}: {exc}")
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this worker when its supervisor dies, so a killed pool cannot leave an orphan
+    worker training unseen; its run is then shown as interrupted by `reap`."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def run_pool(store_path: str, *, workers: int, exit_when_idle: bool = False) -> None:

@@ -8,7 +8,7 @@ from bench import queries as q
 from bench.config import RUN_PARAMS, RunConfig, validate
 from bench.params import BadInput
 from ui import forms
-from ui.common import engine, share_url, store
+from ui.common import engine, pool_settings, share_url, store
 
 SCENARIOS = {"class": "class-incremental", "task": "task-incremental", "domain": "domain-incremental"}
 SCENARIO_HELP = ("task: the experience is known at test time (one head each); domain: one shared head, "
@@ -40,13 +40,13 @@ st.subheader("2. Strategies")
 st.caption(f"Strategies that do not support the {SCENARIOS[scenario]} scenario are greyed out (hover for why).")
 picked = forms.strategy_picker(eng["strategies"], scenario=scenario, key="launch.strategy",
                                default=("naive", "replay"))
-sparams: dict[str, dict] = {}
+grids: dict[str, list[dict]] = {}  # strategy -> its parameter settings (one, or a sweep's grid)
 for spec in picked:
     if not spec.params:
         continue
     with st.expander(f"{spec.name} settings"):
         st.caption(spec.description + (f" Paper: {spec.paper}." if spec.paper else ""))
-        sparams[spec.name], errs = forms.param_inputs(spec.params, key=f"launch.param.{spec.name}", owner=spec.name)
+        grids[spec.name], errs = forms.strategy_settings(spec, key="launch")
         errors += errs
 
 st.subheader("3. Seeds, epochs and device")
@@ -67,8 +67,10 @@ with st.expander("Advanced: batch size, learning rate, optimizer, evaluation den
     errors += errs
 
 configs = [RunConfig(benchmark=bname, scenario=scenario, strategy=spec.name, benchmark_params=bparams,
-                     params=sparams.get(spec.name, {}), seed=seed, epochs=epochs, device=device,
-                     data_dir=data_dir, **advanced) for spec in picked for seed in seeds]
+                     params=params, seed=seed, epochs=epochs, device=device, data_dir=data_dir, **advanced)
+           for spec in picked for params in grids.get(spec.name, [{}]) for seed in seeds]
+if len(configs) > forms.MAX_RUNS:
+    errors.append(f"{len(configs)} runs is too many for one start: expected at most {forms.MAX_RUNS}")
 invalid: list[str] = []
 if not errors:
     for cfg in configs:
@@ -82,8 +84,9 @@ for msg in invalid:
 
 st.subheader("4. Start")
 n = len(configs)
-st.markdown(f"**{n} run{'s' if n != 1 else ''} will start**: {len(picked)} "
-            f"strateg{'ies' if len(picked) != 1 else 'y'} × {len(seeds)} seed{'s' if len(seeds) != 1 else ''}.")
+st.markdown(forms.count_line(n, len(picked), len(seeds), grids))
+if n > forms.MAX_RUNS:
+    st.error(errors[-1] + "; narrow the sweep or the seeds.")
 if configs and not errors and not invalid:
     same = len(lessons.match(configs, s).found)
     if same:
@@ -95,7 +98,7 @@ elif errors:
     st.caption("Fix the fields marked in red first.")
 if st.button(f"Start {n} runs", type="primary", key="launch.start", disabled=bool(not n or errors or invalid)):
     st.session_state["launch.last"] = jobs.submit(configs, store=s, sweep_id=uuid.uuid4().hex[:12])
-    jobs.ensure_pool(s)
+    jobs.ensure_pool(s, **pool_settings())  # the sidebar's settings, when no pool is running yet
 last = st.session_state.get("launch.last")
 if last:
     sel = q.resolve_selection(s, group_ids=[], run_ids=last)[0]

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from bench import charts, jobs
+from bench import queries as q
 from bench.params import BadInput
 from bench.store import Store, resolve_store_path
 
@@ -64,10 +65,78 @@ def sidebar() -> None:
     info = engine()
     with st.sidebar:
         st.caption(f"Results store: `{s.path}`  \nSet $BENCH_STORE to use another file.")
-        pool = jobs.pool_status(s)
-        st.caption(f"Workers: {pool['workers']} running in the background" if pool
-                   else "Workers: none yet (they start with your first run)")
+        _pool_controls()
         st.caption(f"Device for 'auto': {info['device']}")
+
+
+EXECUTORS = {"local": "Local processes", "ray": "Ray"}
+
+
+@st.cache_resource(show_spinner=False)
+def _default_workers() -> int:
+    return jobs.default_workers()
+
+
+def pool_settings() -> dict:
+    """The sidebar's worker settings, as keyword arguments of jobs.ensure_pool (defaults before the sidebar ran)."""
+    ss = st.session_state
+    executor = ss.get("sidebar.executor") or "local"
+    address = (ss.get("sidebar.ray_address") or "").strip() if executor == "ray" else ""
+    return {"workers": int(ss.get("sidebar.workers") or _default_workers()), "executor": executor,
+            "ray_address": address or None}
+
+
+def _describe(pool: dict) -> str:
+    if pool.get("executor") == "ray":
+        return "Ray tasks"
+    n = pool["workers"]
+    return f"{n} local process{'es' if n != 1 else ''}"
+
+
+def _pool_controls() -> None:
+    """Workers and executor for the background pool; the pool of a store keeps the settings it started with,
+    so a running pool is shown with its own settings and can be restarted with the sidebar's."""
+    st.number_input("Workers", min_value=1, max_value=256, value=_default_workers(), step=1, key="sidebar.workers",
+                    help="How many runs train at the same time in the background (default: one per GPU, else one "
+                         "per CPU core). With Ray, the cluster decides.")
+    executor = st.radio("Executor", list(EXECUTORS), format_func=EXECUTORS.get, horizontal=True,
+                        key="sidebar.executor", help="Where queued runs train: processes on this machine, or tasks "
+                                                     "on a Ray cluster (results still land in this store).")
+    if executor == "ray":
+        st.text_input("Ray address", key="sidebar.ray_address", placeholder="empty: a local Ray instance",
+                      help="Address of a running Ray cluster, e.g. auto or ray://head:10001; leave it empty to "
+                           "start a local Ray instance.")
+    _pool_state()
+
+
+@st.fragment(run_every=3 * POLL_S)
+def _pool_state() -> None:
+    """The running pool and the restart button; polled, so that a pool started, restarted or killed elsewhere
+    (another tab, the CLI, a crash) shows without a click."""
+    s = store()
+    pool = jobs.pool_status(s)
+    if not pool:
+        st.caption("Workers: none yet (they start with your first run, with these settings)")
+        return
+    st.caption(f"Workers: {_describe(pool)} running in the background (pid {pool['pid']})")
+    want = pool_settings()
+    same = pool.get("executor", "local") == want["executor"] and (
+        want["executor"] == "ray" or pool["workers"] == want["workers"])
+    if not same:
+        st.caption("The settings above differ from the running pool's; they apply once the workers restart.")
+    running = int(q.status_counts(s).get("running", 0))
+    if st.button("Restart workers with these settings", key="sidebar.restart", disabled=bool(running),
+                 type="secondary" if same else "primary"):
+        if q.status_counts(s).get("running", 0):  # a worker claimed a run since this was drawn
+            st.warning("A run started training meanwhile; the workers were not restarted.")
+        else:
+            jobs.stop_pool(s)
+            jobs.ensure_pool(s, **pool_settings())
+            st.rerun()
+    if running:
+        st.caption(f"{running} run{'s are' if running != 1 else ' is'} training now: restarting would interrupt "
+                   f"{'them' if running != 1 else 'it'}. Restart once the running runs finish (or cancel them on "
+                   "the Runs page); queued runs simply wait.")
 
 
 def share_url(query: dict[str, str], *, at_root: bool = False) -> str | None:

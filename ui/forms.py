@@ -1,14 +1,18 @@
 """Widgets generated from the registries' ParamSpec lists; bad values show their BadInput message in place."""
 from __future__ import annotations
 
+import math
+
 import streamlit as st
 
+from bench import sweeps
 from bench.params import BadInput, ParamSpec
 from bench.strategies import FAMILIES, StrategySpec
 
 FAMILY_TITLES = {"baselines": "Baselines", "rehearsal": "Rehearsal", "regularization": "Regularization",
                  "prompt": "Prompt-based", "architectural": "Architectural"}
 MAX_SEEDS = 50
+MAX_RUNS = 500  # one click should not queue more than this (a sweep grid grows fast)
 
 
 def _help(spec: ParamSpec) -> str:
@@ -51,6 +55,68 @@ def param_inputs(specs: tuple[ParamSpec, ...], *, key: str, owner: str, columns:
         if err:
             errors.append(err)
     return values, errors
+
+
+def _as_text(value) -> str:
+    return value if isinstance(value, str) else repr(value) if isinstance(value, float) else str(value)
+
+
+def sweep_inputs(specs: tuple[ParamSpec, ...], *, key: str, single_key: str, owner: str,
+                 columns: int = 2) -> tuple[dict[str, list], list[str]]:
+    """Like param_inputs, but numeric parameters are text fields taking lists and ranges (bench/sweeps.py):
+    (name -> list of typed values, error messages). A field starts from the value its single-value widget
+    (`single_key`) held, so turning the sweep on keeps what was typed."""
+    values: dict[str, list] = {}
+    errors: list[str] = []
+    cols = st.columns(columns)
+    for i, spec in enumerate(specs):
+        c = cols[i % columns]
+        if not sweeps.sweepable(spec):  # choices and flags: one value, the same widget as without a sweep
+            value, err = param_input(spec, key=single_key, owner=owner, container=c)
+            values[spec.name] = [value]
+            errors += [err] if err else []
+            continue
+        start = st.session_state.get(f"{single_key}.{spec.name}", spec.default)
+        raw = c.text_input(spec.name, value=_as_text(start), key=f"{key}.{spec.name}",
+                           help=f"{spec.help} Allowed: {spec.allowed()}. {sweeps.HELP}".strip())
+        try:
+            values[spec.name] = sweeps.parse_values(spec, raw, where=f"{owner}.")
+        except BadInput as exc:
+            c.error(str(exc))
+            errors.append(str(exc))
+    return values, errors
+
+
+def strategy_settings(spec: StrategySpec, *, key: str) -> tuple[list[dict], list[str]]:
+    """A strategy's settings (inside its expander): one value per parameter, or with the "Sweep values" toggle
+    lists and ranges for the numeric ones. Returns (the grid of parameter dicts, error messages)."""
+    single_key = f"{key}.param.{spec.name}"
+    if not any(sweeps.sweepable(p) for p in spec.params) or not st.toggle(
+            "Sweep values", key=f"{key}.sweep.{spec.name}",
+            help="Give lists or ranges instead of single values: one run per combination (and per seed)."):
+        values, errors = param_inputs(spec.params, key=single_key, owner=spec.name)
+        return [values], errors
+    lists, errors = sweep_inputs(spec.params, key=f"{key}.sweep.{spec.name}", single_key=single_key,
+                                 owner=spec.name)
+    if errors:
+        return [], errors
+    size = math.prod(len(v) for v in lists.values())
+    if size > MAX_RUNS:
+        msg = f"{spec.name}: {size} combinations is too many: expected at most {MAX_RUNS}; narrow the sweep"
+        st.error(msg)
+        return [], [msg]
+    return sweeps.grid(spec.name, lists), []
+
+
+def count_line(n: int, n_strategies: int, n_seeds: int, grids: dict[str, list[dict]]) -> str:
+    """'**12 runs will start**: 2 strategies × 2 seeds; replay sweeps 3 settings.' (markdown)."""
+    def plural(k: int, one: str, many: str) -> str:
+        return f"{k} {one if k == 1 else many}"
+
+    line = (f"**{plural(n, 'run', 'runs')} will start**: {plural(n_strategies, 'strategy', 'strategies')} × "
+            f"{plural(n_seeds, 'seed', 'seeds')}")
+    swept = [f"{name} sweeps {len(g)} settings" for name, g in grids.items() if len(g) > 1]
+    return line + ("; " + ", ".join(swept) if swept else "") + "."
 
 
 def parse_seeds(text: str) -> list[int]:
