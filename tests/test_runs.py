@@ -40,3 +40,33 @@ def test_replay_retains_more_than_naive_in_class_incremental(tmp_path):
               for s in (0, 1)]
     assert np.mean([m["acc"] for m in replay]) > np.mean([m["acc"] for m in naive]) + 0.3
     assert np.mean([m["forgetting"] for m in replay]) < np.mean([m["forgetting"] for m in naive]) - 0.3
+
+
+def test_run_raising_inside_avalanche_is_marked_failed_and_the_next_run_goes_on(tmp_path, monkeypatch):
+    """A strategy whose Avalanche plugin raises mid-training (a real SupervisedPlugin in the real loop)."""
+    from avalanche.core import SupervisedPlugin
+    from avalanche.training import Naive
+
+    import bench.strategies as S
+    from bench.strategies.base import ALL_SCENARIOS, StrategySpec
+
+    class Boom(SupervisedPlugin):
+        def after_training_iteration(self, strategy, **kwargs):
+            if strategy.clock.train_iterations == 5:
+                raise ValueError("boom at iteration 5")
+
+    def build(ctx, p):
+        kw = ctx.kwargs()
+        kw["plugins"] = [*kw["plugins"], Boom()]
+        return Naive(**kw)
+
+    spec = StrategySpec(name="boom", family="baselines", params=(), scenarios=ALL_SCENARIOS, build=build,
+                        description="raises inside Avalanche")
+    monkeypatch.setitem(S._REGISTRY, "boom", spec)
+    store = Store(tmp_path / "s.duckdb")
+    failed = run(RunConfig(benchmark="split-digits", scenario="class", strategy="boom", epochs=1), store=store)
+    assert failed["status"] == "failed" and failed["error"] == "ValueError: boom at iteration 5"
+    row = store.run_row(failed["run_id"])
+    assert row["status"] == "failed" and "Traceback" in row["error"] and row["finished_at"] is not None
+    ok = run(RunConfig(benchmark="split-digits", scenario="class", strategy="naive", epochs=1), store=store)
+    assert ok["status"] == "finished"
