@@ -287,11 +287,12 @@ def runner(s: Setup, store, *, fast: bool = True) -> dict:
     if result["status"] != "finished":
         raise RuntimeError(f"runner failed: {result['error']}")
     m = result["metrics"]
-    # Store accesses inside the training phase: after the initial evaluation's flush, before the final metrics.
+    # Store accesses inside the timed training phase: every access before the final write of the results (the
+    # first-step write, which also carries the initial evaluation, and any on the 2 s cadence), minus the run's
+    # insert; the final write with the results comes after the timed span, as the plain loop's bookkeeping would.
     calls = store.calls
-    first = next(i for i, c in enumerate(calls) if c[0] == "write")
     last = next(i for i, c in enumerate(calls) if c[2])
-    io = [c for c in calls[first + 1:last]]
+    io = [c for c in calls[:last] if c[0] != "insert_runs"]
     return {"s": m["train_time_s"], "total_s": total, "evals": int(m["iterations"] // m["eval_every"]) + len(
         result["accuracy_matrix"]), "iterations": int(m["iterations"]), "acc": m["acc"],
             "io_s": sum(c[1] for c in io), "io_calls": len(io)}

@@ -69,6 +69,7 @@ class Recorder(SupervisedPlugin):
         self.first_iteration_at = float("nan")  # wall clock of the first training step (latency figures)
         self._window = [0.0, 0, 0]  # loss sum, correct, seen
         self._last_flush = time.monotonic()
+        self.pending_fields: dict = {}  # run fields to send with the next write (device, sizes, ...)
         # The whole test stream concatenated once: an evaluation is one forward pass (in chunks of eval_batch) and
         # every count one bincount, read back in a single transfer.
         sizes = [len(x) for x, *_ in self.tests]
@@ -133,8 +134,7 @@ class Recorder(SupervisedPlugin):
                                     "value": float(confident.float().mean()), "n": len(held)})
 
     def evaluate_initial(self, model: torch.nn.Module) -> None:
-        self.initial = self.evaluate(model, kind="initial")
-        self.flush()
+        self.initial = self.evaluate(model, kind="initial")  # written with the first training step
 
     # -- Avalanche hooks -------------------------------------------------------------------------
     def after_training_iteration(self, strategy, **kwargs) -> None:
@@ -164,7 +164,10 @@ class Recorder(SupervisedPlugin):
     def after_training_exp(self, strategy, **kwargs) -> None:
         self._close_window()
         self.matrix[self.current_exp] = self.evaluate(strategy.model, kind="end")
-        self.flush()
+        # A store access costs tens of ms, as much as a small run's training: between experiences write on the
+        # usual cadence only; the runner writes what is left, with the run's results, in one last access.
+        if time.monotonic() - self._last_flush > self.flush_seconds:
+            self.flush()
 
     # -- plumbing --------------------------------------------------------------------------------
     def _close_window(self) -> None:
@@ -176,10 +179,16 @@ class Recorder(SupervisedPlugin):
             })
         self._window = [0.0, 0, 0]
 
-    def flush(self) -> None:
+    def take(self) -> tuple[dict[str, list[dict]], dict]:
+        """The rows not yet written and the run's progress fields; the caller writes them."""
         rows, self.rows = self.rows, {k: [] for k in self.rows}
-        fields = {"current_exp": self.current_exp, "iteration": self.iteration, "heartbeat_at": time.time()}
+        fields = {**self.pending_fields, "current_exp": self.current_exp, "iteration": self.iteration,
+                  "heartbeat_at": time.time()}
+        self.pending_fields = {}
         if self.iteration and not math.isnan(self.first_iteration_at):
             fields["first_iteration_at"] = self.first_iteration_at
-        self.sink(rows, fields)
+        return rows, fields
+
+    def flush(self) -> None:
+        self.sink(*self.take())
         self._last_flush = time.monotonic()

@@ -101,14 +101,13 @@ def run(cfg: RunConfig, *, store: Store, run_id: str | None = None, sweep_id: st
         status = "failed"
         result["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
         store.update_run(run_id, error=result["error"] + "\n\n" + traceback.format_exc())
-    store.update_run(run_id, status=status, finished_at=time.time())
+    if status != "finished":  # a finished run's status was written with its results
+        store.update_run(run_id, status=status, finished_at=time.time())
     result["status"] = status
     return result
 
 
 def _execute(cfg: RunConfig, *, store: Store, run_id: str, avalanche_eval: bool) -> dict:
-    from avalanche.training.plugins import EvaluationPlugin
-
     t0 = time.perf_counter()
     # Small models run fastest on one thread, and parallel workers must not fight over cores.
     torch.set_num_threads(int(os.environ.get("BENCH_TORCH_THREADS", "1")))
@@ -126,10 +125,25 @@ def _execute(cfg: RunConfig, *, store: Store, run_id: str, avalanche_eval: bool)
         optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr)
     eval_every = auto_eval_every(stream, cfg)
     est = int(sum(math.ceil(len(e.train_x) / cfg.batch_size) for e in stream.experiences) * cfg.epochs)
-    store.update_run(run_id, device=str(device), n_experiences=n_exp, est_iterations=est, current_exp=-1, iteration=0)
     recorder = Recorder(stream=stream, device=device, eval_every=eval_every,
                         sink=lambda rows, fields: store.write(run_id, rows, fields),
                         should_stop=lambda: store.cancel_requested(run_id))
+    recorder.pending_fields = {"device": str(device), "n_experiences": n_exp, "est_iterations": est}
+    try:
+        return _train(cfg, store=store, run_id=run_id, avalanche_eval=avalanche_eval, recorder=recorder,
+                      stream=stream, device=device, t0=t0, eval_every=eval_every, model=model, optimizer=optimizer)
+    except BaseException:
+        store.write(run_id, *recorder.take())  # keep every row recorded before the failure
+        raise
+
+
+def _train(cfg: RunConfig, *, store: Store, run_id: str, avalanche_eval: bool, recorder: Recorder, stream: Stream,
+           device: torch.device, t0: float, eval_every: int, model, optimizer) -> dict:
+    """Build the strategy, train through the stream, and write the results with the last rows."""
+    from avalanche.training.plugins import EvaluationPlugin
+
+    strat = get_strategy(cfg.strategy)
+    n_exp = len(stream.experiences)
     with warnings.catch_warnings():  # "no loggers" is what we want: our recorder does the logging
         warnings.simplefilter("ignore", UserWarning)
         evaluator = EvaluationPlugin(*_avalanche_metrics() if avalanche_eval else (), loggers=[])
@@ -171,7 +185,9 @@ def _execute(cfg: RunConfig, *, store: Store, run_id: str, avalanche_eval: bool)
         "iterations": recorder.iteration, "eval_every": eval_every,
     }
     all_metrics = {**summary, **extra}
-    store.write(run_id, {"run_metrics": [{"metric": k, "value": float(v)} for k, v in all_metrics.items()]})
+    rows, fields = recorder.take()
+    rows["run_metrics"] = [{"metric": k, "value": float(v)} for k, v in all_metrics.items()]
+    store.write(run_id, rows, {**fields, "status": "finished", "finished_at": time.time()})
     out = {"device": str(device), "metrics": {k: _json_float(v) for k, v in all_metrics.items()},
            "accuracy_matrix": R, "initial_accuracy": recorder.initial}
     if avalanche_eval:
