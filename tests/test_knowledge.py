@@ -120,3 +120,26 @@ def run_result_matrix(store, run_id):
     from bench.queries import accuracy_matrix
 
     return accuracy_matrix(store, run_id)
+
+
+FACTS_STRATEGIES = [s.name for s in __import__("bench.strategies", fromlist=["strategies"]).strategies()
+                    if "domain" in s.scenarios and s.name not in ("generative_replay", "rwalk")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", FACTS_STRATEGIES)
+def test_every_strategy_runs_on_facts(tmp_path, strategy):
+    store = Store(tmp_path / "f.duckdb")
+    r = run(RunConfig(benchmark="facts", scenario="domain", strategy=strategy, epochs=1,
+                      benchmark_params={"n_experiences": 2, "entities_per_exp": 8}), store=store)
+    assert r["status"] == "finished", r["error"]
+    assert store.query("SELECT count(*) AS n FROM probes WHERE run_id = ?", [r["run_id"]]).n[0] > 0
+
+
+def test_generative_replay_is_refused_on_facts():
+    from bench.params import BadInput
+
+    with pytest.raises(BadInput, match="needs an image stream"):
+        validate(RunConfig(benchmark="facts", scenario="domain", strategy="generative_replay"))
+    with pytest.raises(BadInput, match="'rwalk' does not run on the facts stream"):
+        validate(RunConfig(benchmark="facts", scenario="domain", strategy="rwalk"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from avalanche.training import EWC, MAS, LwF, Naive, SynapticIntelligence
 from avalanche.training.plugins import RWalkPlugin
 
-from ..params import ParamSpec
+from ..params import BadInput, ParamSpec
 from .base import ALL_SCENARIOS, StrategySpec
 
 
@@ -18,6 +18,14 @@ def _rwalk(ctx, p):
     kw["plugins"] = [*kw["plugins"], RWalkPlugin(ewc_lambda=p["ewc_lambda"], ewc_alpha=p["ewc_alpha"],
                                                   delta_t=p["delta_t"])]
     return Naive(**kw)
+
+
+def _no_embeddings(params: dict, bench_params: dict, bench) -> None:
+    """RWalk's path-integral importance divides by each parameter's movement: embedding rows of entities not
+    in the current experience never move, giving 0/0 = NaN on the facts stream."""
+    if bench.kind == "facts":
+        raise BadInput("strategy 'rwalk' does not run on the facts stream (its importance is NaN for embedding "
+                       "rows that do not move): use ewc, si or mas")
 
 
 SPECS = [
@@ -70,7 +78,7 @@ SPECS = [
         ),
     ),
     StrategySpec(
-        name="rwalk", family="regularization", scenarios=ALL_SCENARIOS, build=_rwalk,
+        name="rwalk", family="regularization", scenarios=ALL_SCENARIOS, build=_rwalk, check=_no_embeddings,
         paper="Chaudhry et al. 2018, Riemannian Walk for Incremental Learning",
         description="Riemannian Walk: EWC-style Fisher plus path-integral importance.",
         params=(

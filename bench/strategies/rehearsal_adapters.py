@@ -26,7 +26,7 @@ from torch import nn
 
 from ..benchmarks.base import Stream
 from ..models import cnn_features, mlp_features
-from ..params import ParamSpec
+from ..params import BadInput, ParamSpec
 from .base import BuildContext, StrategySpec, mem_size_param
 
 # -- iCaRL ------------------------------------------------------------------------------------------------------------
@@ -172,6 +172,13 @@ def _mem(p: dict, n_experiences: int) -> int:
     return int(p["mem_size"])
 
 
+def _images_only(params: dict, bench_params: dict, bench) -> None:
+    """A VAE generates images; the facts stream's inputs are (entity, relation) ids."""
+    if bench.kind not in ("split", "domain"):
+        raise BadInput(f"strategy 'generative_replay' needs an image stream: {bench.name!r} has no images to "
+                       "generate; use replay or another strategy")
+
+
 SPECS = [
     StrategySpec(
         name="icarl", family="rehearsal", scenarios=("class",), build=_icarl, make_model=_icarl_model, memory=_mem,
@@ -188,6 +195,7 @@ SPECS = [
     ),
     StrategySpec(
         name="generative_replay", family="rehearsal", scenarios=("class", "domain"), build=_generative_replay,
+        check=_images_only,
         paper="Shin et al. 2017, Continual Learning with Deep Generative Replay",
         description="A VAE learns the inputs seen so far; its samples, labelled by the previous model, are mixed "
                     "into every minibatch.",
