@@ -109,11 +109,8 @@ def build(path: str | Path, n_runs: int = 1000) -> dict:
 
 # -- the Compare page, step by step -------------------------------------------------------------------------------
 def _series_for(store: Store, ids: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """What ui/compare.series_for does, through the same query and chart functions."""
-    sel = q.resolve_selection(store, group_ids=[], run_ids=ids)[0]
-    groups = q.groups(store, group_ids=sorted(set(sel.group_id)))
-    done = sel[sel.status == "finished"].groupby("group_id").size()
-    groups = groups.assign(n_finished=groups.group_id.map(done).fillna(0).astype(int))
+    """What ui/compare.series_for does: the same query and chart function."""
+    groups = q.selected_groups(store, ids)
     return charts.series_table(groups), groups
 
 

@@ -294,3 +294,11 @@ def configs(store: Store, *, statuses: tuple[str, ...] = ("queued", "running", "
     return store.query(
         "SELECT run_id, group_id, status, config_json, created_at FROM runs WHERE list_contains(?, status) "
         "ORDER BY created_at DESC", [list(statuses)])
+
+
+def selected_groups(store: Store, run_ids: list[str]) -> pd.DataFrame:
+    """The groups the given runs belong to (as `groups`), with n_finished counting only the selected runs."""
+    sel = resolve_selection(store, group_ids=[], run_ids=run_ids)[0]
+    groups_df = groups(store, group_ids=sorted(set(sel.group_id)))
+    done = sel[sel.status == "finished"].groupby("group_id").size()
+    return groups_df.assign(n_finished=groups_df.group_id.map(done).fillna(0).astype(int))

@@ -138,10 +138,7 @@ def finished(s: Store, run_ids: list[str]) -> list[str]:
 
 
 def series_for(s: Store, run_ids: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    sel = q.resolve_selection(s, group_ids=[], run_ids=run_ids)[0]
-    groups = q.groups(s, group_ids=sorted(set(sel.group_id)))
-    done = sel[sel.status == "finished"].groupby("group_id").size()
-    groups = groups.assign(n_finished=groups.group_id.map(done).fillna(0).astype(int))
+    groups = q.selected_groups(s, run_ids)
     return charts.series_table(groups), groups
 
 
