@@ -182,6 +182,7 @@ def _train(cfg: RunConfig, *, store: Store, run_id: str, avalanche_eval: bool, r
         "time_s": time.perf_counter() - t0, "train_time_s": train_time, "peak_memory_mb": peak,
         "param_count": n_params, "buffer_size": stored,
         "method_memory_mb": method_memory_mb(n_params, stored, stream.input_shape),
+        **kept_memory(strategy.model, stored, stream.input_shape),
         "iterations": recorder.iteration, "eval_every": eval_every,
     }
     all_metrics = {**summary, **extra}
@@ -220,6 +221,16 @@ def method_memory_mb(n_params: int, stored_samples: int, input_shape: tuple[int,
     """What the method keeps, in MB of float32: the model's parameters plus its stored samples (as "A Model or
     603 Exemplars" argues, both count toward a method's memory budget)."""
     return (n_params + stored_samples * math.prod(input_shape)) * 4 / 2**20
+
+
+def kept_memory(model, stored_samples: int, input_shape: tuple[int, ...]) -> dict:
+    """What a method keeps to fight forgetting, beyond the model it is evaluated with: stored samples for rehearsal,
+    prompts and keys for the prompt methods. Also in stored-sample units, so that rehearsal-free methods can be set
+    against replay at equal memory (as the L2P and CODA-Prompt papers do)."""
+    prompt = int(model.prompt_floats()) if hasattr(model, "prompt_floats") else 0
+    sample = math.prod(input_shape)
+    return {"prompt_params": prompt, "kept_memory_mb": (stored_samples * sample + prompt) * 4 / 2**20,
+            "kept_samples": stored_samples + prompt / sample}
 
 
 def _avalanche_metrics():

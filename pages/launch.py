@@ -49,6 +49,9 @@ for spec in picked:
         grids[spec.name], errs = forms.strategy_settings(spec, key="launch")
         errors += errs
 
+if advice := forms.backbone_advice(grids, cuda=eng["cuda"]):
+    st.warning(advice)
+
 st.subheader("3. Seeds, epochs and device")
 c1, c2, c3 = st.columns(3)
 with c1:

@@ -6,6 +6,7 @@ import streamlit as st
 
 from bench import charts
 from bench import queries as q
+from bench.prompt.names import backbone_note
 from ui import facts
 from ui.common import fmt_seconds, plain_error, run_label, show_chart, store
 from ui.compare import welcome
@@ -31,6 +32,8 @@ cfg = json.loads(full["config_json"])
 
 st.title(f"{row.strategy} on {row.benchmark}, {row.scenario}-incremental, seed {row.seed}")
 st.caption(f"Status: {row.status} · device: {row.device or 'not started'} · run {run_id} · group {row.group_id}")
+if note := backbone_note(cfg.get("params") or {}):
+    st.info(note)
 if row.status == "failed" or (row.status == "interrupted" and full.get("error")):
     st.error(plain_error(full["error"]))
     with st.expander("Technical details"):

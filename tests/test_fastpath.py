@@ -101,7 +101,7 @@ EXPECTED = {
     ("gdumb", "task"): {"fast": 1, "avalanche": N_EXP - 1},
 }
 SLOW = {"generative_replay"}  # trains a VAE per experience (seconds)
-CASES = [(s.name, sc) for s in strategies() if s.family != "prompt" for sc in ("class", "task") if sc in s.scenarios]
+CASES = [(s.name, sc) for s in strategies() for sc in ("class", "task") if sc in s.scenarios]
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from bench.store import Store
 from bench.strategies import strategies
 
 N_EXP = 3
-CASES = [(s.name, sc) for s in strategies() if s.family != "prompt" for sc in s.scenarios]
+CASES = [(s.name, sc) for s in strategies() for sc in s.scenarios]
 
 
 @pytest.fixture(scope="module")

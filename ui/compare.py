@@ -16,6 +16,7 @@ from ui.common import POLL_S, fmt_seconds, share_url, show_chart, store
 SUMMARY_METRICS = {
     "acc": ("ACC", 3), "avg_incremental_acc": ("Avg incremental ACC", 3), "bwt": ("BWT", 3), "fwt": ("FWT", 3),
     "forgetting": ("Forgetting", 3), "time_s": ("Time (s)", 1), "method_memory_mb": ("Memory: model + buffer (MB)", 2),
+    "kept_samples": ("Buffer + prompts (stored-sample equivalents)", 0),
 }
 
 

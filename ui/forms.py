@@ -7,6 +7,7 @@ import streamlit as st
 
 from bench import sweeps
 from bench.params import BadInput, ParamSpec
+from bench.prompt.names import MICRO, micro_cached
 from bench.strategies import FAMILIES, StrategySpec
 
 FAMILY_TITLES = {"baselines": "Baselines", "rehearsal": "Rehearsal", "regularization": "Regularization",
@@ -168,3 +169,15 @@ def strategy_picker(strategies: list[StrategySpec], *, scenario: str, key: str,
                              help=f"Not available in the {scenario}-incremental scenario: {s.name} supports "
                                   f"{', '.join(s.scenarios)}.")
     return chosen
+
+
+def backbone_advice(grids: dict[str, list[dict]], *, cuda: bool) -> str | None:
+    """A word on the prompt methods' ViT: timm ViTs want a GPU; micro-vit is pretrained once on first use."""
+    chosen = {p.get("backbone") for grid in grids.values() for p in grid} - {None}
+    if any(b.startswith("timm:") for b in chosen) and not cuda:
+        return ("A timm ViT sees every image at 224x224: a GPU is recommended (none here), so expect minutes per "
+                "experience on this CPU. micro-vit runs fine on a CPU.")
+    if MICRO in chosen and not micro_cached():
+        return ("micro-vit is not pretrained on this machine yet: the first run pretrains it (about a minute and a "
+                "half on one core) and caches it for every later run.")
+    return None

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from ..params import BadInput
-from . import baselines, regularization, rehearsal, rehearsal_adapters
+from . import baselines, prompt, regularization, rehearsal, rehearsal_adapters
 from .base import FAMILIES, BuildContext, StrategySpec
 
-_MODULES = (baselines, rehearsal, rehearsal_adapters, regularization)
+_MODULES = (baselines, rehearsal, rehearsal_adapters, regularization, prompt)
 _REGISTRY: dict[str, StrategySpec] = {s.name: s for m in _MODULES for s in m.SPECS}
 
 
