@@ -213,3 +213,29 @@ def test_runs_cancel_and_delete(busy, pool_calls):
     at.button(key="runs.delete.bad").click().run()
     assert set(q.runs(busy).run_id) == {"running00001"}
     assert len(at.dataframe[0].value) == 1
+
+
+def test_launch_offers_the_prompt_methods_with_their_backbone_and_says_when_a_gpu_is_wanted(store, pool_calls,
+                                                                                             monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    at = open_app("pages/launch.py")
+    for name in ("l2p", "dualprompt", "coda_prompt"):
+        assert not at.checkbox(key=f"launch.strategy.{name}").disabled
+    assert not any(c.value == "none registered yet" for c in at.caption)
+    at.checkbox(key="launch.strategy.naive").uncheck()
+    at.checkbox(key="launch.strategy.replay").uncheck()
+    at.checkbox(key="launch.strategy.l2p").check().run()
+    assert at.selectbox(key="launch.param.l2p.backbone").value == "micro-vit"
+    at.selectbox(key="launch.param.l2p.backbone").set_value("timm:vit_tiny_patch16_224.augreg_in21k").run()
+    assert any("GPU is recommended" in w.value for w in at.warning)
+    at.selectbox(key="launch.param.l2p.backbone").set_value("micro-vit").run()
+    assert not any("GPU is recommended" in w.value for w in at.warning)
+    at.number_input(key="launch.param.l2p.top_k").set_value(12).run()  # more than the pool holds
+    assert any("top_k=12 is larger than pool_size=10" in e.value for e in at.error) and start_button(at).disabled
+    at.number_input(key="launch.param.l2p.top_k").set_value(3).run()
+    start_button(at).click().run()
+    runs = q.runs(store)
+    assert list(runs.strategy) == ["l2p"] and list(runs.family) == ["prompt"]
+    assert RunConfig.from_json(runs.config_json[0]).params["top_k"] == 3

@@ -20,7 +20,7 @@ from bench.store import Store
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 CLASS = dict(benchmark="split-digits", scenario="class", epochs=1)
 SEEDED = [("naive", 0, "task"), ("naive", 0, "class"), ("naive", 1, "class"), ("replay", 0, "class"),
-          ("replay", 1, "class"), ("joint", 0, "class")]  # the class-incremental ones finish last
+          ("replay", 1, "class"), ("joint", 0, "class"), ("l2p", 0, "class")]  # the class-incremental ones last
 
 
 def _cfg(strategy: str, seed: int, scenario: str = "class") -> RunConfig:
@@ -96,7 +96,7 @@ def test_compare_without_selection_shows_the_most_recent_comparison(store_copy):
     shown = at.query_params["groups"].split(",")
     assert set(shown) == set(q.latest_comparison(store_copy))
     table = at.dataframe[0].value
-    assert list(table.Strategy) == ["naive", "joint", "replay"]  # registry order
+    assert list(table.Strategy) == ["naive", "joint", "replay", "l2p"]  # registry order
     assert table.set_index("Strategy").loc["naive", "Seeds"] == 2
     assert "±" in table.set_index("Strategy").loc["naive", "ACC"]
     assert table.set_index("Strategy").loc["joint", "BWT"] == "n/a"
@@ -106,11 +106,11 @@ def test_compare_without_selection_shows_the_most_recent_comparison(store_copy):
     assert retention["facet"]["field"] == "test_exp"
     line = retention["spec"]["layer"][1]
     assert line["encoding"]["x"]["field"] == "iteration"
-    assert line["encoding"]["color"]["scale"]["domain"] == ["naive", "joint", "replay"]
+    assert line["encoding"]["color"]["scale"]["domain"] == ["naive", "joint", "replay", "l2p"]
     assert matrices["facet"]["field"] == "series"
-    assert forgetting["layer"][0]["encoding"]["color"]["scale"]["domain"] == ["naive", "replay"]  # joint has none
+    assert forgetting["layer"][0]["encoding"]["color"]["scale"]["domain"] == ["naive", "replay", "l2p"]  # joint has none
     assert recall["spec"]["layer"][0]["encoding"]["y"]["field"] == "class_id"
-    assert chart_rows(at, 0) < 3 * 5 * 90  # aggregated and thinned before it reaches the browser
+    assert chart_rows(at, 0) < 4 * 5 * 90  # aggregated and thinned before it reaches the browser
 
 
 def test_compare_reads_groups_and_runs_from_the_url_and_ignores_garbage(store_copy):
@@ -122,7 +122,7 @@ def test_compare_reads_groups_and_runs_from_the_url_and_ignores_garbage(store_co
     at = open_app(query={"groups": "zzz", "runs": "yyy"})  # nothing usable: the most recent comparison instead
     assert "Ignored 2 unknown id" in at.warning[0].value
     assert set(at.query_params["groups"].split(",")) == set(q.latest_comparison(store_copy))
-    assert len(at.dataframe[0].value) == 3
+    assert len(at.dataframe[0].value) == 4
     one = q.runs(store_copy).query("strategy == 'replay'").run_id.iloc[0]
     at = open_app(query={"runs": one})
     table = at.dataframe[0].value
@@ -172,6 +172,22 @@ def test_run_detail_shows_one_run(store_copy):
     assert specs[2]["layer"][0]["encoding"]["y"]["field"] == "loss"
     labels = [b.proto.label for b in at.get("download_button")]
     assert labels.count("PNG") == 3 and labels.count("SVG") == 3 and "CSV" in labels and "Parquet" in labels
+
+
+def test_run_detail_of_a_prompt_run_says_what_its_backbone_was_pretrained_on(store_copy):
+    rid = q.runs(store_copy).query("strategy == 'l2p'").run_id.iloc[0]
+    at = open_app("pages/run_detail.py", {"id": rid})
+    assert any("micro-vit" in i.value and "5,000 MNIST images" in i.value for i in at.info)
+    assert len(charts(at)) == 3
+
+
+def test_compare_sets_prompts_against_replay_buffers_in_stored_samples(store_copy):
+    groups = q.groups(store_copy)
+    sel = list(groups[groups.strategy.isin(["l2p", "replay"]) & (groups.scenario == "class")].group_id)
+    at = open_app("pages/compare.py", {"groups": ",".join(sel)})
+    table = at.dataframe[0].value.set_index("Strategy")
+    col = "Buffer + prompts (stored-sample equivalents)"
+    assert table.loc["l2p", col] == "60" and table.loc["replay", col].startswith("200")
 
 
 def test_run_detail_of_a_failed_run_says_why_in_plain_words(store_copy):
