@@ -26,9 +26,10 @@ class Lesson:
     configs: tuple[RunConfig, ...]
     view: str  # how the results are shown: "compare", "scenarios", "replay" or "facts"
     takeaway: str = ""  # shown under the results
+    seconds_per_run: float = SECONDS_PER_RUN
 
     def estimate_s(self, missing: int, *, pool_running: bool) -> float:
-        return missing * SECONDS_PER_RUN + (0 if pool_running or not missing else POOL_START_S)
+        return missing * self.seconds_per_run + (0 if pool_running or not missing else POOL_START_S)
 
 
 DEMO = Lesson(
@@ -114,6 +115,31 @@ mattered) and replay (a small buffer of old facts mixed into new batches) run tw
                  "and EWC keep much more recall (a smaller exponent: slower forgetting).",
         configs=tuple(RunConfig(benchmark="facts", scenario="domain", strategy=name, seed=seed)
                       for name in ("naive", "replay", "ewc") for seed in (0, 1)),
+    ),
+    Lesson(
+        key="prompts", title="5. Prompts instead of a buffer", view="compare",
+        summary="L2P and CODA-Prompt on a frozen pretrained ViT, against fine-tuning it and replay at equal memory.",
+        text="""
+Prompt-based methods start from a **pretrained** transformer (a ViT) and never change it. Instead they learn
+a few small vectors, **prompts**, that are fed to the frozen network alongside each image, and pick which
+prompts to use by comparing the image's features with a learned **key** per prompt. No old image is stored.
+
+* **vit_finetune** trains the same pretrained ViT and its classifier on each experience in turn: everything
+  moves, and the old experiences are overwritten.
+* **l2p** (Learning to Prompt) keeps a pool of 10 prompts and uses the 5 whose keys best match the image.
+* **coda_prompt** builds each prompt as a weighted sum of components; each experience adds its own
+  components and freezes the earlier ones.
+* **replay** with a buffer of 60 images: as much memory as L2P's prompts and keys (3,840 numbers, the size
+  of 60 8x8 digits), so the comparison is at equal memory.
+
+The ViT here is the bench's own small one, pretrained on other handwritten digits (MNIST). The first run
+pretrains it once (about a minute and a half); the prompt runs are slower than the others (a transformer
+instead of a small MLP).
+""",
+        takeaway="Freezing the pretrained network and learning only prompts forgets far less than fine-tuning "
+                 "it; how close they come to replay depends on how good the pretrained features are.",
+        configs=_cfgs([("vit_finetune", {}), ("l2p", {}), ("coda_prompt", {}), ("replay", {"mem_size": 60})]),
+        seconds_per_run=15.0,
     ),
 )
 

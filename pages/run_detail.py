@@ -53,6 +53,8 @@ for col, (name, title, fmt) in zip(cols, [("acc", "ACC", "{:.3f}"), ("bwt", "BWT
     col.metric(title, "n/a" if v is None or v != v else fmt.format(v))
 st.caption(f"Time: {fmt_seconds(m.get('time_s'))} in all, {fmt_seconds(m.get('train_time_s'))} training · "
            f"{int(m.get('iterations', 0) or 0)} iterations, evaluated every {int(m.get('eval_every', 0) or 0)}"
+           + (f" · keeps {m['prompt_params']:,.0f} prompt and key numbers, the size of {m['kept_samples']:,.0f} "
+              "stored samples" if m.get("prompt_params") else "")
            if m else "Timing appears when the run finishes.")
 
 with st.expander("Configuration"):

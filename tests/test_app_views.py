@@ -178,6 +178,7 @@ def test_run_detail_of_a_prompt_run_says_what_its_backbone_was_pretrained_on(sto
     rid = q.runs(store_copy).query("strategy == 'l2p'").run_id.iloc[0]
     at = open_app("pages/run_detail.py", {"id": rid})
     assert any("micro-vit" in i.value and "5,000 MNIST images" in i.value for i in at.info)
+    assert any("keeps 3,840 prompt and key numbers, the size of 60 stored samples" in c.value for c in at.caption)
     assert len(charts(at)) == 3
 
 

@@ -257,3 +257,14 @@ def test_prompt_strategies_retain_more_than_fine_tuning_the_same_vit(tmp_path):
         assert kept >= ft_kept + 0.15, (name, res)
         assert forgetting <= ft_forgetting - 0.25, (name, res)
         assert acc > ft_acc, (name, res)
+
+
+def test_lesson_5_sets_prompts_against_replay_at_equal_memory():
+    from bench.lessons import get_lesson
+
+    lesson = get_lesson("prompts")
+    by_strategy = {c.strategy: validate(c) for c in lesson.configs}
+    assert set(by_strategy) == {"vit_finetune", "l2p", "coda_prompt", "replay"}
+    l2p = by_strategy["l2p"].params
+    l2p_numbers = l2p["pool_size"] * l2p["prompt_length"] * 64 + l2p["pool_size"] * 64  # prompts + keys, width 64
+    assert by_strategy["replay"].params["mem_size"] * 8 * 8 == l2p_numbers  # 60 stored 8x8 digits
