@@ -6,18 +6,18 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-import streamlit as st
+from apphelp import open_app
 from streamlit.testing.v1 import AppTest
 
-from bench import jobs, lessons
+from bench import lessons
 from bench import queries as q
 from bench.config import RunConfig
 from bench.store import Store
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
+pytestmark = pytest.mark.usefixtures("fresh_streamlit")
+
 
 
 @pytest.fixture
@@ -25,31 +25,6 @@ def store(tmp_path, monkeypatch) -> Store:
     path = tmp_path / "actions.duckdb"
     monkeypatch.setenv("BENCH_STORE", str(path))
     return Store(path)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_caches():
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield
-
-
-@pytest.fixture
-def pool_calls(monkeypatch) -> list:
-    calls: list = []
-    monkeypatch.setattr(jobs, "ensure_pool", lambda s, **kw: calls.append(s.path) or {"pid": 0, "workers": 1})
-    return calls
-
-
-def open_app(page: str | None = None, query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    if page:
-        at.run()
-        at.switch_page(page)
-    at.query_params.update(query or {})
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def start_button(at: AppTest):
@@ -67,11 +42,11 @@ def test_an_empty_store_greets_with_the_demo_button(store, page):
         assert "Workers: none yet" in " ".join(c.value for c in at.sidebar.caption)
 
 
-def test_the_demo_button_queues_the_demo_and_opens_its_comparison(store, pool_calls):
+def test_the_demo_button_queues_the_demo_and_opens_its_comparison(store, no_pool):
     at = open_app()
     at.button(key="demo.start").click().run()
     assert q.status_counts(store) == {"queued": len(lessons.DEMO.configs)}
-    assert pool_calls == [store.path]
+    assert no_pool == [store.path]
     groups = set(q.runs(store).group_id)
     assert set(at.query_params["groups"].split(",")) == groups
     assert at.title[0].value == "Compare"
@@ -79,7 +54,7 @@ def test_the_demo_button_queues_the_demo_and_opens_its_comparison(store, pool_ca
 
 
 # -- Launch ------------------------------------------------------------------------------------------------
-def test_launch_counts_the_runs_and_submits_them_to_the_background(store, pool_calls):
+def test_launch_counts_the_runs_and_submits_them_to_the_background(store, no_pool):
     at = open_app("pages/launch.py")
     assert at.selectbox(key="launch.benchmark").value == "split-digits"
     assert at.checkbox(key="launch.strategy.naive").value and at.checkbox(key="launch.strategy.replay").value
@@ -91,7 +66,7 @@ def test_launch_counts_the_runs_and_submits_them_to_the_background(store, pool_c
     runs = q.runs(store)
     assert len(runs) == 6 and set(runs.status) == {"queued"} and set(runs.strategy) == {"naive", "replay"}
     assert {RunConfig.from_json(c).epochs for c in runs.config_json} == {1}
-    assert pool_calls == [store.path]
+    assert no_pool == [store.path]
     assert "Queued 6 runs" in at.success[0].value
     at.run()  # the same form again: the store now holds these configurations
     assert any(c.value.startswith("6 of these runs already exist") for c in at.caption)
@@ -198,7 +173,7 @@ def test_runs_lists_every_run_with_status_progress_and_plain_errors(busy):
     assert any("No worker pool is running" in w.value for w in at.warning)
 
 
-def test_runs_cancel_and_delete(busy, pool_calls):
+def test_runs_cancel_and_delete(busy, no_pool):
     at = open_app("pages/runs.py")
     at.button(key="runs.cancel.queued000001").click().run()
     at.button(key="runs.cancel.running00001").click().run()
@@ -206,7 +181,7 @@ def test_runs_cancel_and_delete(busy, pool_calls):
     assert status.loc["queued000001", "status"] == "cancelled"
     assert bool(status.loc["running00001", "cancel_requested"]) and status.loc["running00001", "status"] == "running"
     at.button(key="runs.pool").click().run()
-    assert pool_calls == [busy.path]
+    assert no_pool == [busy.path]
     at.multiselect(key="runs.delete.pick").select("finished0001").run()
     at.button(key="runs.delete").click().run()
     assert "finished0001" not in set(q.runs(busy).run_id)
@@ -215,7 +190,7 @@ def test_runs_cancel_and_delete(busy, pool_calls):
     assert len(at.dataframe[0].value) == 1
 
 
-def test_launch_offers_the_prompt_methods_with_their_backbone_and_says_when_a_gpu_is_wanted(store, pool_calls,
+def test_launch_offers_the_prompt_methods_with_their_backbone_and_says_when_a_gpu_is_wanted(store, no_pool,
                                                                                              monkeypatch):
     import torch
 

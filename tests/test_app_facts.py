@@ -6,17 +6,18 @@ import shutil
 from pathlib import Path
 
 import pytest
-import streamlit as st
+from apphelp import open_app
 from streamlit.testing.v1 import AppTest
 
-from bench import jobs, lessons
+from bench import lessons
 from bench import queries as q
 from bench.config import RunConfig
 from bench.runner import run
 from bench.store import Store
 from ui.facts import TITLE
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
+pytestmark = pytest.mark.usefixtures("fresh_streamlit", "no_pool")
+
 SMALL = {"n_experiences": 3, "entities_per_exp": 20}
 
 
@@ -39,25 +40,6 @@ def store_copy(seeded, tmp_path, monkeypatch) -> Store:
     shutil.copy(seeded, path)
     monkeypatch.setenv("BENCH_STORE", str(path))
     return Store(path)
-
-
-@pytest.fixture(autouse=True)
-def _fresh(monkeypatch):
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    monkeypatch.setattr(jobs, "ensure_pool", lambda store, **kw: {"pid": 0, "workers": 1})
-
-
-def open_app(page: str | None = None, query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    if page:
-        at.run()
-        at.switch_page(page)
-    at.query_params.clear()
-    at.query_params.update(query or {})
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def facts_specs(at: AppTest) -> dict[str, dict]:

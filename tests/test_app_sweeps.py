@@ -8,14 +8,13 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
+from apphelp import APP, open_app
 from streamlit.testing.v1 import AppTest
 
 from bench import jobs
 from bench import queries as q
 from bench.config import RunConfig
 from bench.store import Store
-
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
 @pytest.fixture
@@ -27,17 +26,6 @@ def store(tmp_path, monkeypatch):
     s = Store(path)
     yield s
     jobs.stop_pool(s)
-
-
-def open_app(page: str | None = None, **state) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    for k, v in state.items():  # the sidebar's settings: AppTest runs a switched-to page without the sidebar,
-        at.session_state[k] = v  # so they are set before the first run (later, Streamlit drops unshown widgets')
-    if page:
-        at.switch_page(page)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def count_line(at: AppTest) -> str:

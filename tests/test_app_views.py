@@ -6,10 +6,8 @@ import shutil
 import time
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
+from apphelp import chart_rows, charts, open_app
 
 from bench import jobs, lessons
 from bench import queries as q
@@ -17,7 +15,8 @@ from bench.config import RunConfig
 from bench.runner import run
 from bench.store import Store
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
+pytestmark = pytest.mark.usefixtures("fresh_streamlit", "no_pool")  # lessons may queue runs
+
 CLASS = dict(benchmark="split-digits", scenario="class", epochs=1)
 SEEDED = [("naive", 0, "task"), ("naive", 0, "class"), ("naive", 1, "class"), ("replay", 0, "class"),
           ("replay", 1, "class"), ("joint", 0, "class"), ("l2p", 0, "class")]  # the class-incremental ones last
@@ -51,39 +50,6 @@ def store_copy(seeded, tmp_path, monkeypatch) -> Store:
     return Store(path)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_caches():
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield
-
-
-@pytest.fixture(autouse=True)
-def _no_pool(monkeypatch):
-    """Lessons may queue runs; the detached pool daemon stays out of unit tests."""
-    monkeypatch.setattr(jobs, "ensure_pool", lambda store, **kw: {"pid": 0, "workers": 1})
-
-
-def open_app(page: str | None = None, query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    if page:
-        at.run()
-        at.switch_page(page)
-    at.query_params.clear()
-    at.query_params.update(query or {})
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def charts(at: AppTest) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
-
-
-def chart_rows(at: AppTest, i: int) -> int:
-    return sum(pa.ipc.open_stream(d.data.data).read_all().num_rows for d in at.get("vega_lite_chart")[i].proto.datasets)
-
-
 def group_of(store: Store, strategy: str, scenario: str = "class") -> str:
     g = q.groups(store)
     return g[(g.strategy == strategy) & (g.scenario == scenario)].group_id.iloc[0]
@@ -108,7 +74,8 @@ def test_compare_without_selection_shows_the_most_recent_comparison(store_copy):
     assert line["encoding"]["x"]["field"] == "iteration"
     assert line["encoding"]["color"]["scale"]["domain"] == ["naive", "joint", "replay", "l2p"]
     assert matrices["facet"]["field"] == "series"
-    assert forgetting["layer"][0]["encoding"]["color"]["scale"]["domain"] == ["naive", "replay", "l2p"]  # joint has none
+    # joint has no forgetting
+    assert forgetting["layer"][0]["encoding"]["color"]["scale"]["domain"] == ["naive", "replay", "l2p"]
     assert recall["spec"]["layer"][0]["encoding"]["y"]["field"] == "class_id"
     assert chart_rows(at, 0) < 4 * 5 * 90  # aggregated and thinned before it reaches the browser
 

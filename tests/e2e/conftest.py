@@ -10,9 +10,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from e2e_helpers import CHROMIUM, ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 

@@ -1,10 +1,28 @@
 """Helpers of the browser tests (kept out of conftest.py so that tests can import them by a unique name)."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+
+
+def wait_until(check, *, timeout: float, what: str, poll: float = 0.5):
+    """Poll `check` until it returns something truthy (returned), or fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def no_exceptions(page) -> None:
+    assert page.locator("[data-testid='stException']").count() == 0, page.locator("[data-testid='stException']") \
+        .first.inner_text()
 
 
 def screenshot(page, name: str) -> Path:

@@ -7,26 +7,11 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-from e2e_helpers import SHOTS, screenshot
+from e2e_helpers import SHOTS, no_exceptions, screenshot, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 CHART = "[data-testid='stVegaLiteChart']"
-
-
-def wait_until(check, *, timeout: float, what: str, poll: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def no_exceptions(page) -> None:
-    assert page.locator("[data-testid='stException']").count() == 0, page.locator("[data-testid='stException']") \
-        .first.inner_text()
 
 
 def charts_ready(page, n: int) -> bool:

@@ -8,11 +8,10 @@ from __future__ import annotations
 import os
 import re
 import signal
-import time
 from pathlib import Path
 
 import pytest
-from e2e_helpers import StreamlitServer, screenshot
+from e2e_helpers import CHROMIUM, StreamlitServer, no_exceptions, screenshot, wait_until
 
 from bench import jobs
 from bench.config import RunConfig
@@ -20,21 +19,10 @@ from bench.store import Store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
 TABLES = ("evaluations", "class_recall", "train_curve", "run_metrics")
 # long enough (tens of seconds on two busy cores) for the kill to land while they train
 CONFIGS = [RunConfig(benchmark="split-digits", scenario="class", strategy=name, epochs=20, seed=seed)
            for name, seed in (("naive", 0), ("replay", 0), ("naive", 1))]
-
-
-def wait_until(check, *, timeout: float, what: str, poll: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def statuses(store: Store, run_ids: list[str]) -> dict[str, tuple[str, int]]:
@@ -51,11 +39,6 @@ def counts_caption(page) -> str:  # "1 queued · 2 running", "3 finished", ...
     return page.locator("[data-testid='stMain'] [data-testid='stCaptionContainer']").first.inner_text()
 
 
-def no_exceptions(page) -> None:
-    assert page.locator("[data-testid='stException']").count() == 0, page.locator("[data-testid='stException']") \
-        .first.inner_text()
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     if not Path(CHROMIUM).exists():
@@ -68,15 +51,6 @@ def server(tmp_path_factory):
     finally:
         srv.stop()
         jobs.stop_pool(Store(srv.store_path))
-
-
-@pytest.fixture
-def page(browser):
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-    pg = ctx.new_page()
-    pg.set_default_timeout(60_000)
-    yield pg
-    ctx.close()
 
 
 def test_killing_the_server_while_runs_train_loses_nothing(server, page, tmp_path):

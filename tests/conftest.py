@@ -1,0 +1,24 @@
+"""Fixtures shared by the test suites."""
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def fresh_streamlit():
+    """Streamlit's caches emptied, so one AppTest's cached store or query does not leak into the next."""
+    import streamlit as st
+
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield
+
+
+@pytest.fixture
+def no_pool(monkeypatch) -> list:
+    """The detached worker pool stays out of AppTests: `ensure_pool` records the store it was asked for."""
+    from bench import jobs
+
+    calls: list = []
+    monkeypatch.setattr(jobs, "ensure_pool", lambda s, **kw: calls.append(s.path) or {"pid": 0, "workers": 1})
+    return calls
