@@ -1,6 +1,8 @@
 """Fixtures shared by the test suites."""
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 
@@ -22,3 +24,14 @@ def no_pool(monkeypatch) -> list:
     calls: list = []
     monkeypatch.setattr(jobs, "ensure_pool", lambda s, **kw: calls.append(s.path) or {"pid": 0, "workers": 1})
     return calls
+
+
+@pytest.fixture
+def store_copy(seeded, tmp_path, monkeypatch):
+    """A private copy of the module's `seeded` store file, selected through $BENCH_STORE like the app does."""
+    from bench.store import Store
+
+    path = tmp_path / "copy.duckdb"
+    shutil.copy(seeded, path)
+    monkeypatch.setenv("BENCH_STORE", str(path))
+    return Store(path)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -32,14 +31,6 @@ def seeded(tmp_path_factory) -> Path:
     for strategy in ("naive", "replay"):
         assert run(_cfg(strategy), store=store)["status"] == "finished"
     return path
-
-
-@pytest.fixture
-def store_copy(seeded, tmp_path, monkeypatch) -> Store:
-    path = tmp_path / "copy.duckdb"
-    shutil.copy(seeded, path)
-    monkeypatch.setenv("BENCH_STORE", str(path))
-    return Store(path)
 
 
 def facts_specs(at: AppTest) -> dict[str, dict]:

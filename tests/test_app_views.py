@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -39,15 +38,6 @@ def seeded(tmp_path_factory) -> Path:
                         "error": "RunDiverged: training loss became nan at iteration 3 (experience 0); try a smaller "
                                  "learning rate\n\nTraceback (most recent call last):\n  File ..."}])
     return path
-
-
-@pytest.fixture
-def store_copy(seeded, tmp_path, monkeypatch) -> Store:
-    """A private copy of the seeded store, selected through $BENCH_STORE like the app does."""
-    path = tmp_path / "copy.duckdb"
-    shutil.copy(seeded, path)
-    monkeypatch.setenv("BENCH_STORE", str(path))
-    return Store(path)
 
 
 def group_of(store: Store, strategy: str, scenario: str = "class") -> str:
