@@ -73,7 +73,10 @@ def test_dualprompt_picks_the_nearest_key_at_test_time_and_the_experience_in_tra
     assert pull_eval.item() == 0.0
     _, pull = dp(vit, x, q, 2)  # training on experience 2: its key, cos 1 with q0 and 0 with q1
     assert pull.item() == pytest.approx(dp.pull * 0.5)
-    assert (F.normalize(q) @ F.normalize(dp.keys).T).argmax(1).tolist() == [2, 1]
+    assert dp.select(q, None)[0].tolist() == [0, 0]  # nothing but experience 0 trained yet: its key only
+    dp.start_task(2)
+    assert dp.select(q, None)[0].tolist() == [2, 1]  # the nearest of the keys of experiences 0-2
+    assert dp.select(q, 1)[0].tolist() == [1, 1]  # training: the experience's own E-prompt
 
 
 def test_coda_weights_by_hand():

@@ -7,7 +7,8 @@ features the classifier reads and the method's auxiliary loss. `q` is the frozen
   tokens' outputs; a pull constraint λ·Σ(1 - cos(q, k)) draws the chosen keys to the queries.
 - DualPrompt (Wang et al., ECCV 2022): one shared G-prompt in the first layers and a pool of E-prompts (one per
   experience) in later layers, both as attention prefixes; the experience's own E-prompt trains (its key pulled to
-  the queries), and at test time the nearest key picks it; the classifier reads the class token.
+  the queries), and at test time the nearest key among the experiences trained so far picks it (a pool larger than
+  the stream would otherwise offer untrained keys); the classifier reads the class token.
 - CODA-Prompt (Smith et al., CVPR 2023): per layer, a prompt is a weighted sum of components, weighted by
   cos(q ⊙ A_m, K_m) with learnable keys K and attention vectors A, all trained end to end through the classifier's
   loss; each experience brings its own slice of components and the slices of earlier experiences are frozen.
@@ -75,11 +76,21 @@ class DualPrompt(nn.Module):
         self.e = _uniform(pool_size, len(self.e_layers), 2, e_length, dim)
         self.keys = _uniform(pool_size, dim)
         self.pull = pull
+        self.seen = 1  # E-prompts trained so far: only their keys compete at test time
+
+    def start_task(self, task: int) -> None:
+        self.seen = max(self.seen, task + 1)
+
+    def select(self, q: torch.Tensor, task: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The E-prompt of each input: the training experience's own, else the nearest seen key; and similarities."""
+        sim = cosine(q, self.keys)
+        if task is not None:
+            return torch.full((len(q),), task, device=q.device), sim
+        return sim[:, :self.seen].argmax(1), sim
 
     def forward(self, vit, x, q, task):
         B = x.shape[0]
-        sim = cosine(q, self.keys)
-        idx = torch.full((B,), task, device=x.device) if task is not None else sim.argmax(1)
+        idx, sim = self.select(q, task)
         prefixes: dict = {}
         for j, layer in enumerate(self.g_layers):
             _merge(prefixes, layer, self.g[j, 0].expand(B, -1, -1), self.g[j, 1].expand(B, -1, -1))

@@ -6,6 +6,8 @@ and the charts are the same as for every other strategy. No rehearsal buffer: `m
 runner records the prompts' size (`prompt_params`) to set against rehearsal buffers."""
 from __future__ import annotations
 
+import functools
+
 from avalanche.training import Naive
 
 from ..benchmarks.base import Stream
@@ -45,7 +47,7 @@ def parse_layers(raw: str, name: str, depth: int) -> tuple[int, ...]:
     return layers
 
 
-def _check(params: dict, bench_params: dict, bench) -> None:
+def _check(params: dict, bench_params: dict, bench, *, per_task_pool: bool) -> None:
     if bench.make is not None or bench.default_model == "facts":
         raise BadInput(f"benchmark {bench.name} is not made of images: prompt-based strategies need a ViT input")
     check_backbone(params["backbone"], bench.name)
@@ -57,7 +59,7 @@ def _check(params: dict, bench_params: dict, bench) -> None:
     if "top_k" in params and params["top_k"] > params["pool_size"]:
         raise BadInput(f"top_k={params['top_k']} is larger than pool_size={params['pool_size']}: expected top_k <= "
                        f"pool_size")
-    if params.get("_per_task_pool") and params["pool_size"] < n_exp:
+    if per_task_pool and params["pool_size"] < n_exp:
         raise BadInput(f"pool_size={params['pool_size']} is smaller than n_experiences={n_exp}: "
                        f"expected at least one prompt per experience")
 
@@ -80,11 +82,9 @@ def _build(ctx: BuildContext, params: dict):
 
 def _spec(name: str, description: str, paper: str, params: tuple, factory, per_task_pool: bool,
           family: str = "prompt") -> StrategySpec:
-    def check(p, bp, bench):
-        _check({**p, "_per_task_pool": per_task_pool}, bp, bench)
     return StrategySpec(name=name, family=family, description=description, paper=paper,
                         params=BACKBONE_PARAMS + params, scenarios=ALL_SCENARIOS, build=_build,
-                        make_model=_make(factory), check=check)
+                        make_model=_make(factory), check=functools.partial(_check, per_task_pool=per_task_pool))
 
 
 SPECS = [
