@@ -16,7 +16,7 @@ import pandas as pd
 PALETTE = (
     "#d62728", "#1f77b4", "#17becf", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#bcbd22", "#e377c2",
     "#7f7f7f", "#393b79", "#e7ba52", "#6b6ecf", "#8c6d31", "#7b4173", "#3182bd", "#e6550d", "#31a354",
-    "#756bb1", "#636363",
+    "#756bb1", "#636363", "#637939", "#ad494a", "#a55194", "#6baed6",
 )
 UNKNOWN_COLOR = "#999999"
 ACCURACY_SCHEME = "blues"

@@ -122,8 +122,24 @@ def run_result_matrix(store, run_id):
     return accuracy_matrix(store, run_id)
 
 
-FACTS_STRATEGIES = [s.name for s in __import__("bench.strategies", fromlist=["strategies"]).strategies()
-                    if "domain" in s.scenarios and s.name not in ("generative_replay", "rwalk")]
+def _accepts_facts(name: str) -> bool:
+    from bench.params import BadInput
+
+    try:
+        validate(RunConfig(benchmark="facts", scenario="domain", strategy=name))
+        return True
+    except BadInput:
+        return False
+
+
+DOMAIN_STRATEGIES = [s.name for s in __import__("bench.strategies", fromlist=["strategies"]).strategies()
+                     if "domain" in s.scenarios]
+FACTS_STRATEGIES = [n for n in DOMAIN_STRATEGIES if _accepts_facts(n)]
+
+
+def test_only_image_bound_strategies_refuse_facts():
+    refused = set(DOMAIN_STRATEGIES) - set(FACTS_STRATEGIES)
+    assert refused == {"generative_replay", "rwalk", "l2p", "dualprompt", "coda_prompt", "vit_finetune"}
 
 
 @pytest.mark.slow
