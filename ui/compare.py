@@ -157,7 +157,10 @@ def render(s: Store, run_ids: list[str], *, key: str,
         st.caption("ACC: mean final accuracy over experiences. BWT: how much training later experiences changed "
                    "accuracy on earlier ones (negative = forgetting). FWT: accuracy on an experience before "
                    "training it, above chance. Forgetting: best earlier accuracy minus final accuracy "
-                   "(Chaudhry et al. 2018). Joint training has no sequence, so BWT, FWT and forgetting are n/a.")
+                   "(Chaudhry et al. 2018). Joint training has no sequence, so BWT, FWT and forgetting are n/a. "
+                   "Buffer + prompts: the stored samples and the prompt and key numbers a method keeps, counted in "
+                   "stored inputs, so that rehearsal-free methods can be set against replay at equal memory "
+                   "(regularization methods' importance weights are not counted).")
     if "facts" in sections:
         facts.section(s, ids, series, key=key)
     if "retention" in sections:
