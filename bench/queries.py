@@ -80,7 +80,7 @@ def run_overview(store: Store, *, now: float | None = None) -> pd.DataFrame:
                     ELSE coalesce(r.finished_at, ?) - r.started_at END AS elapsed_s,
                CASE WHEN r.status = 'finished' THEN 1.0
                     ELSE least(1.0, coalesce(r.iteration / nullif(r.est_iterations, 0), 0.0)) END AS progress,
-               m.value AS acc
+               m.value AS acc, json_extract_string(r.config_json, '$.params.backbone') AS backbone
         FROM runs r LEFT JOIN run_metrics m ON m.run_id = r.run_id AND m.metric = 'acc'
         ORDER BY r.created_at DESC, r.run_id
         """,

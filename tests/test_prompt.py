@@ -271,3 +271,24 @@ def test_lesson_5_sets_prompts_against_replay_at_equal_memory():
     l2p = by_strategy["l2p"].params
     l2p_numbers = l2p["pool_size"] * l2p["prompt_length"] * 64 + l2p["pool_size"] * 64  # prompts + keys, width 64
     assert by_strategy["replay"].params["mem_size"] * 8 * 8 == l2p_numbers  # 60 stored 8x8 digits
+
+
+def test_progress_says_when_a_run_waits_for_micro_vit_to_be_pretrained(tmp_path, monkeypatch):
+    from bench import queries as q
+    from bench.prompt.names import micro_path
+    from bench.runner import new_run_row
+    from ui.compare import progress_text
+
+    store = Store(tmp_path / "p.duckdb")
+    for name in ("l2p", "naive"):
+        row = new_run_row(validate(RunConfig(benchmark="split-digits", scenario="class", strategy=name)),
+                          status="running")
+        store.insert_runs([{**row, "started_at": row["created_at"]}])
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))  # nothing pretrained here yet
+    texts = {r.strategy: progress_text(r) for r in q.run_overview(store).itertuples()}
+    assert "pretraining micro-vit, once for this machine" in texts["l2p"]
+    assert "starting" in texts["naive"]
+    micro_path().parent.mkdir(parents=True)
+    micro_path().touch()
+    texts = {r.strategy: progress_text(r) for r in q.run_overview(store).itertuples()}
+    assert "l2p · seed 0: starting" in texts["l2p"]

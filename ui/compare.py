@@ -8,6 +8,7 @@ import streamlit as st
 
 from bench import charts, jobs, lessons
 from bench import queries as q
+from bench.prompt.names import MICRO, micro_cached
 from bench.store import TERMINAL, Store
 from ui import facts
 from ui.common import POLL_S, fmt_seconds, share_url, show_chart, store
@@ -109,7 +110,9 @@ def progress_text(r) -> str:
     if r.status == "queued":
         return f"{r.strategy} · seed {r.seed}: queued"
     known = not pd.isna(r.n_experiences) and not pd.isna(r.current_exp) and r.current_exp >= 0
-    exp = f"experience {int(r.current_exp) + 1} of {int(r.n_experiences)}" if known else "starting"
+    exp = f"experience {int(r.current_exp) + 1} of {int(r.n_experiences)}" if known else (
+        "pretraining micro-vit, once for this machine (about a minute and a half)"
+        if getattr(r, "backbone", None) == MICRO and not micro_cached() else "starting")
     eta = "" if pd.isna(r.eta_s) else f", about {fmt_seconds(r.eta_s)} left"
     cancelling = " (cancelling)" if r.cancel_requested else ""
     return f"{r.strategy} · seed {r.seed}: {exp} · {fmt_seconds(r.elapsed_s)} elapsed{eta}{cancelling}"
