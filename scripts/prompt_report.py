@@ -8,7 +8,8 @@ prompt methods' own pretrained ViT and head (their lower bound); the linear prob
 logits as the prompt methods do; replay is also run at the memory L2P keeps (in stored-sample equivalents).
 On a GPU machine, with the weights at hand:
     python scripts/prompt_report.py --benchmark split-cifar100 --backbone timm:vit_base_patch16_224.augreg_in21k \\
-        --device cuda --bench-param n_experiences=10 --batch-size 128 --lr 0.01 --optimizer adam --epochs 5
+        --device cuda --data-dir DIR --bench-param n_experiences=10 --batch-size 128 --lr 0.01 --optimizer adam \\
+        --epochs 5
 """
 from __future__ import annotations
 
@@ -27,12 +28,12 @@ from bench.runner import run  # noqa: E402
 from bench.store import Store  # noqa: E402
 
 
-def lineup(backbone: str, l2p_samples: int) -> list[tuple[str, str, dict]]:
+def lineup(backbone: str) -> list[tuple[str, str, dict]]:
+    """(label, strategy, params); replay at L2P's memory is added once L2P's memory is measured."""
     vit = {"backbone": backbone}
     return [
         ("naive (MLP)", "naive", {}),
         ("replay 200 (MLP)", "replay", {"mem_size": 200}),
-        (f"replay {l2p_samples} (MLP, = L2P's memory)", "replay", {"mem_size": l2p_samples}),
         ("fine-tuning the ViT", "vit_finetune", vit),
         ("linear probe, frozen ViT, masked", "vit_finetune", {**vit, "freeze_backbone": True, "mask_logits": True}),
         ("L2P", "l2p", vit),
@@ -57,24 +58,22 @@ def main() -> None:
     ap.add_argument("--optimizer", default="sgd")
     ap.add_argument("--backbone", default="micro-vit")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--data-dir", help="where torchvision's files are (CIFAR, MNIST, Fashion-MNIST)")
     ap.add_argument("--store", default=str(Path(tempfile.mkdtemp()) / "prompt.duckdb"))
     args = ap.parse_args()
     store = Store(args.store)
     bparams = {k: int(v) if v.isdigit() else v for k, v in (p.split("=", 1) for p in args.bench_param)}
     seeds = [int(s) for s in args.seeds.split(",")]
     common = dict(benchmark=args.benchmark, scenario="class", benchmark_params=bparams, epochs=args.epochs,
-                  batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, device=args.device)
-    l2p_samples = None
+                  batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, device=args.device,
+                  data_dir=args.data_dir)
     rows = []
     t0 = time.perf_counter()
-    for label, name, params in lineup(args.backbone, 60):
-        if name == "replay" and "L2P" in label:
-            continue  # run after L2P, at its measured memory
+    for label, name, params in lineup(args.backbone):
         rows.append(_runs(store, label, name, params, seeds, common))
-        if name == "l2p" and l2p_samples is None:
-            l2p_samples = max(1, round(rows[-1]["kept_samples"]))
-    label = f"replay {l2p_samples} (MLP, = L2P's memory)"
-    rows.insert(2, _runs(store, label, "replay", {"mem_size": l2p_samples}, seeds, common))
+    l2p_samples = max(1, round(next(r["kept_samples"] for r in rows if r["label"] == "L2P")))
+    rows.insert(2, _runs(store, f"replay {l2p_samples} (MLP, = L2P's memory)", "replay", {"mem_size": l2p_samples},
+                         seeds, common))
     print(f"\n{args.benchmark}, class-incremental, seeds {args.seeds}, {args.epochs} epochs, {args.optimizer} lr "
           f"{args.lr}, batch {args.batch_size}; {time.perf_counter() - t0:.0f} s in all")
     print(f"{'strategy':<40} {'ACC':>15} {'forgetting':>15} {'kept (samples)':>15} {'s/run':>7}")
