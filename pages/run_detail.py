@@ -8,7 +8,7 @@ from bench import charts
 from bench import queries as q
 from bench.prompt.names import backbone_note
 from ui import facts
-from ui.common import fmt_seconds, plain_error, run_label, show_chart, store
+from ui.common import fmt_seconds, plain_error, progress_key, run_label, show_chart, store, watch
 from ui.compare import welcome
 
 s = store()
@@ -38,8 +38,11 @@ if row.status == "failed" or (row.status == "interrupted" and full.get("error"))
     st.error(plain_error(full["error"]))
     with st.expander("Technical details"):
         st.code(full["error"], language=None)
+elif row.status in ("queued", "running"):
+    st.info(f"This run is {row.status}; this page updates itself as it trains.")
+    watch(s, run_id, seen=progress_key(full))
 elif row.status != "finished":
-    st.info(f"This run is {row.status}; its charts fill in as it trains (reload to update).")
+    st.info(f"This run is {row.status}.")
 
 mdf = q.run_metrics(s, [run_id])
 m = dict(zip(mdf.metric, mdf.value, strict=True)) if row.status == "finished" else {}

@@ -128,3 +128,23 @@ def test_run_detail_downloads_charts_and_rows(app_server, browser):
             assert Path(download.value.path()).read_bytes().startswith(head), label
     finally:
         ctx.close()
+
+
+def test_run_detail_of_a_training_run_updates_itself(app_server, page):
+    """Opened while the run is still queued, the page follows it to 'finished' with no reload."""
+    from bench import jobs
+    from bench.config import RunConfig
+    from bench.store import Store
+
+    url, store_path = app_server
+    store = Store(store_path)
+    [rid] = jobs.submit([RunConfig(benchmark="split-digits", scenario="class", strategy="naive", epochs=15)],
+                        store=store)
+    page.goto(f"{url}/run_detail?id={rid}")
+    page.get_by_text("this page updates itself as it trains").wait_for()
+    assert page.get_by_text("Status: queued").count() + page.get_by_text("Status: running").count() == 1
+    jobs.ensure_pool(store)
+    page.get_by_text("Status: finished").wait_for(timeout=180_000)  # no goto, no reload: the page followed
+    wait_until(lambda: page.locator(CHART).count() >= 3, timeout=30, what="matrix, retention and loss charts")
+    assert page.get_by_text("this page updates itself").count() == 0
+    no_exceptions(page)
