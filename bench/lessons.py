@@ -188,13 +188,14 @@ def match(configs, store: Store) -> Plan:
     return Plan(found={k: v[2] for k, v in best.items()}, missing=[c for k, c in wanted.items() if k not in best])
 
 
-def start(lesson: Lesson, store: Store) -> list[str]:
-    """Queue the lesson's missing runs and make sure the worker pool runs; returns every run id of the lesson."""
+def start(lesson: Lesson, store: Store, **pool) -> list[str]:
+    """Queue the lesson's missing runs and make sure the worker pool runs (`pool`: jobs.ensure_pool's settings, used
+    when no pool runs yet); returns every run id of the lesson."""
     from . import jobs
 
     p = plan(lesson, store)
     if p.missing:
         jobs.submit(p.missing, store=store, sweep_id=f"{lesson.key}-{uuid.uuid4().hex[:8]}")
-        jobs.ensure_pool(store)
+        jobs.ensure_pool(store, **pool)
         p = plan(lesson, store)
     return p.run_ids

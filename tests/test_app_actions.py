@@ -11,7 +11,7 @@ import pytest
 from apphelp import open_app
 from streamlit.testing.v1 import AppTest
 
-from bench import lessons
+from bench import jobs, lessons
 from bench import queries as q
 from bench.config import RunConfig
 from bench.store import Store
@@ -214,3 +214,11 @@ def test_launch_offers_the_prompt_methods_with_their_backbone_and_says_when_a_gp
     runs = q.runs(store)
     assert list(runs.strategy) == ["l2p"] and list(runs.family) == ["prompt"]
     assert RunConfig.from_json(runs.config_json[0]).params["top_k"] == 3
+
+
+def test_the_demo_starts_the_workers_with_the_sidebars_settings(store, monkeypatch):
+    asked: list[dict] = []
+    monkeypatch.setattr(jobs, "ensure_pool", lambda s, **kw: asked.append(kw) or {"pid": 0, "workers": 1})
+    at = open_app(**{"sidebar.workers": 1})
+    at.button(key="demo.start").click().run()
+    assert asked == [{"workers": 1, "executor": "local", "ray_address": None}]

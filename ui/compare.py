@@ -11,7 +11,7 @@ from bench import queries as q
 from bench.prompt.names import MICRO, micro_cached
 from bench.store import TERMINAL, Store
 from ui import facts
-from ui.common import POLL_S, fmt_seconds, share_url, show_chart, store
+from ui.common import POLL_S, fmt_seconds, pool_settings, share_url, show_chart, store
 
 # Summary columns: metric -> (title, decimals)
 SUMMARY_METRICS = {
@@ -211,7 +211,7 @@ def welcome(s: Store) -> None:
     st.markdown(f"Your results store is empty. Start with the demo: {demo.summary.lower()} "
                 f"({len(demo.configs)} runs, about {fmt_seconds(est)}).")
     if st.button("Run the one-minute demo", type="primary", key="demo.start"):
-        run_ids = lessons.start(demo, s)
+        run_ids = lessons.start(demo, s, **pool_settings())
         groups = q.resolve_selection(s, group_ids=[], run_ids=run_ids)[0].group_id
         st.switch_page("pages/compare.py", query_params={"groups": ",".join(dict.fromkeys(groups))})
     st.caption("Or build your own comparison on the Launch page, or follow a lesson on the Learn page.")

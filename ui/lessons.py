@@ -8,7 +8,7 @@ from bench import charts, jobs, lessons
 from bench import queries as q
 from bench.store import Store
 from ui import compare
-from ui.common import fmt_seconds, show_chart
+from ui.common import fmt_seconds, pool_settings, show_chart
 
 
 def render(s: Store, lesson: lessons.Lesson) -> None:
@@ -22,7 +22,7 @@ def render(s: Store, lesson: lessons.Lesson) -> None:
                    "CPU.")
         if st.button(f"Run this lesson ({missing} run{'s' if missing != 1 else ''})", type="primary",
                      key=f"lesson.{lesson.key}.start"):
-            lessons.start(lesson, s)
+            lessons.start(lesson, s, **pool_settings())
             st.rerun()
         if not plan.found:
             return

@@ -7,7 +7,7 @@ import streamlit as st
 from bench import jobs
 from bench import queries as q
 from bench.store import STATUSES, TERMINAL
-from ui.common import POLL_S, fmt_seconds, plain_error, store
+from ui.common import POLL_S, fmt_seconds, plain_error, pool_settings, store
 from ui.compare import progress_text
 
 STATUS_TEXT = {"queued": "queued", "running": "running", "finished": "finished", "failed": "failed",
@@ -48,7 +48,7 @@ def live() -> None:
         if not jobs.pool_status(s):
             st.warning("No worker pool is running for this store, so queued runs wait. Start it below.")
             if st.button("Start the workers", key="runs.pool"):
-                jobs.ensure_pool(s)
+                jobs.ensure_pool(s, **pool_settings())  # the sidebar's settings
         for r in active.sort_values("created_at").itertuples():
             bar, button = st.columns([6, 1], vertical_alignment="bottom")
             bar.progress(float(r.progress), text=progress_text(r))
