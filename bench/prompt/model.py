@@ -7,6 +7,7 @@ from avalanche.core import SupervisedPlugin
 from avalanche.models import MultiTaskModule
 from torch import nn
 
+from ..models import per_task_heads
 from .backbones import BackboneInfo, InputAdapter
 from .vit_ops import query
 
@@ -17,7 +18,6 @@ class PromptNet(MultiTaskModule):
         super().__init__()
         self.freeze = freeze
         self.backbone = backbone.requires_grad_(not freeze).eval() if freeze else backbone
-        self.info = info
         self.adapter = InputAdapter(info)
         self.method = method
         self.heads = nn.ModuleList(nn.Linear(backbone.embed_dim, n_outputs) for _ in range(n_heads))
@@ -57,11 +57,7 @@ class PromptNet(MultiTaskModule):
             return self.heads[0](feat)
         if isinstance(task_labels, int):
             return self.heads[task_labels](feat)
-        out = torch.empty(x.shape[0], self.heads[0].out_features, device=x.device, dtype=feat.dtype)
-        for task in torch.unique(task_labels).tolist():
-            mask = task_labels == task
-            out[mask] = self.heads[int(task)](feat[mask])
-        return out
+        return per_task_heads(self.heads, feat, task_labels)
 
 
 class PromptPlugin(SupervisedPlugin):
