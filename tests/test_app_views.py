@@ -213,10 +213,3 @@ def test_learn_on_an_empty_store_offers_to_run_the_first_lesson(tmp_path, monkey
     n = len(lessons.LESSONS[0].configs)
     assert at.button(key="lesson.forgetting.start").label == f"Run this lesson ({n} runs)"
     assert not at.get("vega_lite_chart") and time.time() - t0 < 60
-
-
-def test_a_run_without_iterations_has_a_stable_progress_key():
-    from ui.common import progress_key
-
-    assert progress_key({"status": "queued", "iteration": float("nan")}) == ("queued", -1)  # NaN != NaN otherwise
-    assert progress_key({"status": "running", "iteration": 7.0}) == ("running", 7)

@@ -183,18 +183,3 @@ def show_chart(chart: alt.TopLevelMixin, *, key: str, name: str, downloads: bool
                              key=f"{key}.png", on_click="ignore")
         row.download_button("SVG", data=lambda: charts.to_svg(chart), file_name=f"{name}.svg",
                               mime="image/svg+xml", key=f"{key}.svg", on_click="ignore")
-
-
-def progress_key(row: dict) -> tuple:
-    """(status, iteration) of a runs row, with a missing iteration as -1 (NaN never equals itself)."""
-    it = row.get("iteration")
-    return row["status"], -1 if it is None or pd.isna(it) else int(it)
-
-
-@st.fragment(run_every=POLL_S * 2)
-def watch(s: Store, run_id: str, *, seen: tuple) -> None:
-    """Rerun the page when the run's status or iteration moves on (the recorder writes every 2 s), so a page
-    showing a training run keeps itself current without a reload."""
-    row = s.run_row(run_id)
-    if row is not None and progress_key(row) != seen:
-        st.rerun()

@@ -47,8 +47,8 @@ def test_the_demo_goes_from_an_empty_store_to_charts(app_server, page):
     (SHOTS.parent / "demo-seconds.txt").write_text(f"{seconds:.1f}\n")
     print(f"\ndemo: click to charts in {seconds:.1f} s")
     no_exceptions(page)
-    cells = table_cells(page)
-    assert {"naive", "ewc", "replay"} <= set(cells)
+    wait_until(lambda: {"naive", "ewc", "replay"} <= set(table_cells(page)), timeout=30,
+               what="the summary table's rows (its grid fills in after the charts)")
     assert "groups=" in page.url
     screenshot(page, "02-demo-compare")
 
@@ -91,8 +91,7 @@ def test_launch_two_strategies_watch_them_finish_and_open_the_shared_comparison(
     no_exceptions(page)
     retention = page.locator(CHART).filter(has=page.locator("text", has_text="Test set of experience 1"))
     assert retention.count() == 1
-    cells = table_cells(page)
-    assert "naive" in cells and "replay" in cells
+    wait_until(lambda: {"naive", "replay"} <= set(table_cells(page)), timeout=30, what="the summary table's rows")
     screenshot(page, "05-compare-shared-url")
 
 
@@ -144,7 +143,16 @@ def test_run_detail_of_a_training_run_updates_itself(app_server, page):
     page.get_by_text("this page updates itself as it trains").wait_for()
     assert page.get_by_text("Status: queued").count() + page.get_by_text("Status: running").count() == 1
     jobs.ensure_pool(store)
-    page.get_by_text("Status: finished").wait_for(timeout=180_000)  # no goto, no reload: the page followed
+
+    def stored_status() -> str:
+        return store.run_row(rid)["status"]
+
+    pool_log = store_path.with_name(store_path.name + ".pool.log")
+    wait_until(lambda: stored_status() in ("finished", "failed", "interrupted"), timeout=180,
+               what=f"the run to end in the store (pool: {jobs.pool_status(store)}; its log ends: "
+                    f"{pool_log.read_text()[-1500:] if pool_log.exists() else 'no log'})")
+    assert stored_status() == "finished", store.run_row(rid).get("error")
+    page.get_by_text("Status: finished").wait_for(timeout=60_000)  # no goto, no reload: the page followed
     wait_until(lambda: page.locator(CHART).count() >= 3, timeout=30, what="matrix, retention and loss charts")
     assert page.get_by_text("this page updates itself").count() == 0
     no_exceptions(page)
