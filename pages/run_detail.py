@@ -114,7 +114,7 @@ def _parquet(run_id: str, table: str) -> bytes:
     return buf.getvalue()
 
 
-if s.run_row(run_id)["status"] in ACTIVE:
+if runs.status[runs.run_id == run_id].iloc[0] in ACTIVE:  # (read above; the fragment reads it afresh)
     st.fragment(show, run_every=LIVE_S)(run_id, live=True)
 else:
     show(run_id, live=False)
