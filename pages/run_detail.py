@@ -7,11 +7,11 @@ import streamlit as st
 from bench import charts
 from bench import queries as q
 from bench.prompt.names import backbone_note
+from bench.store import TERMINAL
 from ui import facts
 from ui.common import POLL_S, fmt_seconds, plain_error, run_label, show_chart, store
 from ui.compare import welcome
 
-ACTIVE = ("queued", "running")
 LIVE_S = 2 * POLL_S  # the recorder writes progress every 2 s
 
 s = store()
@@ -47,7 +47,7 @@ def show(run_id: str, *, live: bool) -> None:
         st.error(plain_error(row["error"]))
         with st.expander("Technical details"):
             st.code(row["error"], language=None)
-    elif row["status"] in ACTIVE:
+    elif row["status"] not in TERMINAL:
         st.info(f"This run is {row['status']}; this page updates itself as it trains.")
     elif row["status"] != "finished":
         st.info(f"This run is {row['status']}.")
@@ -104,7 +104,7 @@ def show(run_id: str, *, live: bool) -> None:
                             file_name=f"{run_id}-{table}.csv", mime="text/csv", key="detail.csv", on_click="ignore")
     buttons.download_button("Parquet", data=lambda: _parquet(run_id, table), file_name=f"{run_id}-{table}.parquet",
                             mime="application/vnd.apache.parquet", key="detail.parquet", on_click="ignore")
-    if live and row["status"] not in ACTIVE:
+    if live and row["status"] in TERMINAL:
         st.rerun()
 
 
@@ -114,7 +114,7 @@ def _parquet(run_id: str, table: str) -> bytes:
     return buf.getvalue()
 
 
-if runs.status[runs.run_id == run_id].iloc[0] in ACTIVE:  # (read above; the fragment reads it afresh)
+if runs.status[runs.run_id == run_id].iloc[0] not in TERMINAL:  # (read above; the fragment reads it afresh)
     st.fragment(show, run_every=LIVE_S)(run_id, live=True)
 else:
     show(run_id, live=False)

@@ -133,7 +133,7 @@ def test_run_detail_of_a_training_run_updates_itself(app_server, page):
     """Opened while the run is still queued, the page follows it to 'finished' with no reload."""
     from bench import jobs
     from bench.config import RunConfig
-    from bench.store import Store
+    from bench.store import TERMINAL, Store
 
     url, store_path = app_server
     store = Store(store_path)
@@ -149,7 +149,7 @@ def test_run_detail_of_a_training_run_updates_itself(app_server, page):
         return store.run_row(rid)["status"]
 
     try:
-        wait_until(lambda: stored_status() in ("finished", "failed", "interrupted"), timeout=180,
+        wait_until(lambda: stored_status() in TERMINAL, timeout=180,
                    what="the run to end in the store")
     except AssertionError as e:
         log = store_path.with_name(store_path.name + ".pool.log")
