@@ -1,7 +1,7 @@
 """Entry point of `python -m bench`."""
 import sys
 
-from .cli import main
+from bench.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

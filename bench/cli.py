@@ -7,7 +7,8 @@ import sys
 import uuid
 from pathlib import Path
 
-from .params import BadInput, parse_assignments
+from bench.spec.params import BadInput, parse_assignments
+from bench.spec.status import Status
 
 EXIT_BAD_INPUT = 2
 
@@ -24,6 +25,8 @@ def executor_args(sp) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from bench.spec.config import RUN_PARAMS
+
     p = _Parser(prog="python -m bench", description="Continual-learning bench engine.")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
 
@@ -35,13 +38,9 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--benchmark")
         sp.add_argument("--scenario")
         sp.add_argument("--bench-param", action="append", metavar="KEY=VALUE", help="benchmark parameter")
-        sp.add_argument("--epochs")
-        sp.add_argument("--batch-size")
-        sp.add_argument("--lr")
-        sp.add_argument("--optimizer")
-        sp.add_argument("--grad-clip")
-        sp.add_argument("--device")
-        sp.add_argument("--eval-every")
+        for spec in RUN_PARAMS:  # every run setting is a flag, as in the Launch form
+            if spec.name != "seed":
+                sp.add_argument("--" + spec.name.replace("_", "-"), dest=spec.name, help=spec.help)
         sp.add_argument("--data-dir")
         sp.add_argument("--store")
         sp.add_argument("--json", action="store_true")
@@ -93,42 +92,28 @@ def _int(name: str, raw: str | None, lo: int = 0) -> int | None:
     return v
 
 
-def _seeds(raw: str) -> list[int]:
-    out: list[int] = []
-    for part in raw.split(","):
-        part = part.strip()
-        lo, dash, hi = part.partition("-")
-        if dash and lo.isdigit() and hi.isdigit() and int(lo) <= int(hi):
-            out.extend(range(int(lo), int(hi) + 1))
-        elif part.isdigit():
-            out.append(int(part))
-        else:
-            raise BadInput(f"--seeds value {part!r} is not valid: expected non-negative integers like 0,1,2 or 0-4")
-    return out
-
-
 def _run_fields(args) -> dict:
-    """Run-level settings given on the command line (types are checked by validate())."""
-    fields = {}
-    for key in ("epochs", "batch_size", "lr", "optimizer", "grad_clip", "device", "eval_every", "seed"):
-        value = getattr(args, key, None)
-        if value is not None:
-            fields[key] = value
-    return fields
+    """Run-level settings given on the command line, as text (typed by _typed_run_fields)."""
+    from bench.spec.config import RUN_PARAMS
+
+    return {p.name: getattr(args, p.name) for p in RUN_PARAMS if getattr(args, p.name, None) is not None}
 
 
-def _config(args, strategy: str, params: dict, seed=None):
-    from .config import RUN_PARAMS, RunConfig
-    from .params import validate_params
+def _typed_run_fields(args) -> dict:
+    """The run settings given on the command line, typed (bad ones refused in one line)."""
+    from bench.spec.config import RUN_PARAMS
+    from bench.spec.params import validate_params
 
-    run_fields = _run_fields(args)
-    if seed is not None:
-        run_fields["seed"] = seed
-    typed = validate_params(RUN_PARAMS, run_fields, owner="run")
-    typed = {k: v for k, v in typed.items() if k in run_fields}
+    given = _run_fields(args)
+    return {k: v for k, v in validate_params(RUN_PARAMS, given, owner="run").items() if k in given}
+
+
+def _config(args, strategy: str, params: dict):
+    from bench.spec.config import RunConfig
+
     return RunConfig(benchmark=args.benchmark, scenario=args.scenario, strategy=strategy,
                      benchmark_params=parse_assignments(args.bench_param), params=params,
-                     data_dir=args.data_dir, **typed)
+                     data_dir=args.data_dir, **_typed_run_fields(args))
 
 
 def _emit(result: dict, as_json: bool) -> None:
@@ -146,8 +131,8 @@ def _emit(result: dict, as_json: bool) -> None:
 
 
 def cmd_list(args) -> int:
-    from .benchmarks import benchmarks
-    from .strategies import strategies
+    from bench.benchmarks import benchmarks
+    from bench.strategies import strategies
 
     if args.what == "benchmarks":
         items = [{"name": b.name, "description": b.description, "kind": b.kind, "offline": b.offline,
@@ -164,12 +149,12 @@ def cmd_list(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .config import validate
-    from .runner import run
-    from .store import Store
+    from bench.registry import validate
+    from bench.results.store import Store
+    from bench.train.runner import run
 
     if args.config:
-        from .config import RunConfig
+        from bench.spec.config import RunConfig
 
         try:
             text = Path(args.config).read_text()
@@ -183,9 +168,9 @@ def cmd_run(args) -> int:
         cfg = validate(_config(args, args.strategy, parse_assignments(args.param)))
     store = Store(args.store)
     if args.executor == "ray":
-        from . import jobs
-        from .queries import run_result
-        from .ray_executor import run_ray
+        from bench.execute import jobs
+        from bench.execute.ray_cluster import run_ray
+        from bench.results.queries import run_result
 
         (run_id,) = jobs.submit([cfg], store=store)
         for _ in run_ray(store, [run_id], address=args.ray_address):
@@ -195,15 +180,15 @@ def cmd_run(args) -> int:
         result = run(cfg, store=store)
         result.pop("avalanche", None)
     _emit(result, args.json)
-    return 0 if result["status"] == "finished" else 1
+    return 0 if result["status"] == Status.FINISHED else 1
 
 
 def sweep_configs(args) -> list:
     """The full grid: strategies x swept parameter values x seeds. A --param value is a sweep text
     (bench/sweeps.py): a list 50,100,200, a range 1:10:3 or a log range "log 1 10000 5"."""
-    from . import sweeps
-    from .config import validate
-    from .strategies import get_strategy
+    from bench import launch
+    from bench.spec import sweeps
+    from bench.strategies import get_strategy
 
     _require(args, "benchmark", "scenario")
     names = [s.strip() for s in args.strategies.split(",") if s.strip()]
@@ -214,20 +199,24 @@ def sweep_configs(args) -> list:
     for key in texts:
         if key not in known:
             raise BadInput(f"--param {key!r} belongs to none of the strategies {', '.join(names)}")
-    configs = []
+    seeds = sweeps.parse_seeds(args.seeds, label="--seeds")
+    grids = {}
     for name in names:
-        own = {p.name: sweeps.parse_values(p, texts[p.name], where=f"{name}.")
-               for p in get_strategy(name).params if p.name in texts}
-        for params in sweeps.grid(name, own):
-            for seed in _seeds(args.seeds):
-                configs.append(validate(_config(args, name, params, seed=seed)))
-    return configs
+        spec = get_strategy(name)
+        grids[name] = sweeps.grid(spec, {p.name: sweeps.parse_values(p, texts[p.name], where=f"{name}.")
+                                         for p in spec.params if p.name in texts})
+    p = launch.plan(launch.product(benchmark=args.benchmark, scenario=args.scenario, grids=grids, seeds=seeds,
+                                   benchmark_params=parse_assignments(args.bench_param), run=_typed_run_fields(args),
+                                   data_dir=args.data_dir))
+    if p.errors:
+        raise BadInput(p.errors[0])
+    return p.configs
 
 
 def cmd_sweep(args) -> int:
-    from . import jobs
-    from .queries import run_result
-    from .store import Store
+    from bench.execute import jobs
+    from bench.results.queries import run_result
+    from bench.results.store import Store
 
     configs = sweep_configs(args)
     workers = _int("workers", args.workers, lo=1) or jobs.default_workers()
@@ -236,7 +225,7 @@ def cmd_sweep(args) -> int:
     print(f"sweep: {len(configs)} runs on {where}", file=sys.stderr, flush=True)
     run_ids = jobs.submit(configs, store=store, sweep_id=uuid.uuid4().hex[:12])
     if args.executor == "ray":
-        from .ray_executor import run_ray
+        from bench.execute.ray_cluster import run_ray
 
         ended = run_ray(store, run_ids, address=args.ray_address)
     else:
@@ -244,14 +233,14 @@ def cmd_sweep(args) -> int:
     failed = 0
     for run_id in ended:
         result = run_result(store, run_id)
-        failed += result["status"] != "finished"
+        failed += result["status"] != Status.FINISHED
         _emit(result, args.json)
     return 1 if failed else 0
 
 
 def cmd_export(args) -> int:
-    from .export import export_store
-    from .store import Store
+    from bench.results.export import export_store
+    from bench.results.store import Store
 
     if args.store and not Path(args.store).exists():
         raise BadInput(f"--store {args.store!r} does not exist")
@@ -262,12 +251,12 @@ def cmd_export(args) -> int:
 
 
 def cmd_pool(args) -> int:
-    from . import jobs
-    from .store import Store
+    from bench.execute import jobs
+    from bench.results.store import Store
 
     store = Store(args.store)
     if args.executor == "ray":
-        from .ray_executor import serve
+        from bench.execute.ray_cluster import serve
 
         serve(store, address=args.ray_address, exit_when_idle=args.exit_when_idle)
         return 0

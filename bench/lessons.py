@@ -4,8 +4,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from .config import RunConfig, validate
-from .store import Store
+from bench.registry import validate
+from bench.results.store import Store
+from bench.spec.config import RunConfig
+from bench.spec.status import Status
 
 STREAM = "split-digits"
 SECONDS_PER_RUN = 4.0  # a 3-epoch digits run on a laptop CPU, measured with one warm worker
@@ -171,10 +173,10 @@ def plan(lesson: Lesson, store: Store) -> Plan:
 def match(configs, store: Store) -> Plan:
     """Match configs against stored runs by RunConfig.config_key(); finished runs win over running, running
     over queued, newer over older. Failed and cancelled runs do not count."""
-    from .queries import configs as stored_configs
+    from bench.results.queries import configs as stored_configs
 
     wanted = {c.config_key(): c for c in (validate(c) for c in configs)}
-    rank = {"finished": 0, "running": 1, "queued": 2}
+    rank = {Status.FINISHED: 0, Status.RUNNING: 1, Status.QUEUED: 2}
     best: dict[str, tuple] = {}
     for run_id, status, cfg_json, created in zip(*(stored_configs(store)[k] for k in
                                                    ("run_id", "status", "config_json", "created_at")), strict=True):
@@ -191,7 +193,7 @@ def match(configs, store: Store) -> Plan:
 def start(lesson: Lesson, store: Store, **pool) -> list[str]:
     """Queue the lesson's missing runs and make sure the worker pool runs (`pool`: jobs.ensure_pool's settings, used
     when no pool runs yet); returns every run id of the lesson."""
-    from . import jobs
+    from bench.execute import jobs
 
     p = plan(lesson, store)
     if p.missing:

@@ -1,7 +1,7 @@
 """Compare: runs or whole groups side by side; the selection lives in the URL so it can be shared."""
 import streamlit as st
 
-from bench import queries as q
+from bench.results import queries as q
 from ui import compare
 from ui.common import store
 

@@ -3,10 +3,10 @@ import uuid
 
 import streamlit as st
 
-from bench import jobs, lessons
-from bench import queries as q
-from bench.config import RUN_PARAMS, RunConfig, validate
-from bench.params import BadInput
+from bench import launch
+from bench.execute import jobs
+from bench.results import queries as q
+from bench.spec.config import RUN_PARAMS
 from ui import forms
 from ui.common import engine, pool_settings, share_url, store
 
@@ -69,38 +69,25 @@ with st.expander("Advanced: batch size, learning rate, optimizer, evaluation den
                                         skip=("seed", "epochs", "device"))
     errors += errs
 
-configs = [RunConfig(benchmark=bname, scenario=scenario, strategy=spec.name, benchmark_params=bparams,
-                     params=params, seed=seed, epochs=epochs, device=device, data_dir=data_dir, **advanced)
-           for spec in picked for params in grids.get(spec.name, [{}]) for seed in seeds]
-if len(configs) > forms.MAX_RUNS:
-    errors.append(f"{len(configs)} runs is too many for one start: expected at most {forms.MAX_RUNS}")
-invalid: list[str] = []
-if not errors:
-    for cfg in configs:
-        try:
-            validate(cfg)
-        except BadInput as exc:
-            if str(exc) not in invalid:
-                invalid.append(str(exc))
-for msg in invalid:
+configs = launch.product(benchmark=bname, scenario=scenario, benchmark_params=bparams, data_dir=data_dir,
+                         grids={spec.name: grids.get(spec.name, [{}]) for spec in picked}, seeds=seeds,
+                         run={"epochs": epochs, "device": device, **advanced})
+plan = launch.plan(configs, store=s) if not errors else launch.LaunchPlan(configs=[], errors=[], existing=0)
+for msg in plan.errors:
     st.error(f"Cannot start: {msg}")
 
 st.subheader("4. Start")
-n = len(configs)
+n = len(plan.configs) or len(configs)
 st.markdown(forms.count_line(n, len(picked), len(seeds), grids))
-if n > forms.MAX_RUNS:
-    st.error(errors[-1] + "; narrow the sweep or the seeds.")
-if configs and not errors and not invalid:
-    same = len(lessons.match(configs, s).found)
-    if same:
-        st.caption(f"{same} of these runs already exist in your store with the same configuration; starting "
-                   "runs them again (as extra runs of the same groups).")
+if plan.existing:
+    st.caption(f"{plan.existing} of these runs already exist in your store with the same configuration; starting "
+               "runs them again (as extra runs of the same groups).")
 if not picked:
     st.caption("Pick at least one strategy.")
 elif errors:
     st.caption("Fix the fields marked in red first.")
-if st.button(f"Start {n} runs", type="primary", key="launch.start", disabled=bool(not n or errors or invalid)):
-    st.session_state["launch.last"] = jobs.submit(configs, store=s, sweep_id=uuid.uuid4().hex[:12])
+if st.button(f"Start {n} runs", type="primary", key="launch.start", disabled=not plan.ok or bool(errors)):
+    st.session_state["launch.last"] = jobs.submit(plan.configs, store=s, sweep_id=uuid.uuid4().hex[:12])
     jobs.ensure_pool(s, **pool_settings())  # the sidebar's settings, when no pool is running yet
 last = st.session_state.get("launch.last")
 if last:

@@ -1,15 +1,12 @@
 """Run detail: one run's config, accuracy matrix, retention curves, training loss, timing and downloads."""
-import io
-import json
 
 import streamlit as st
 
-from bench import charts
-from bench import queries as q
-from bench.prompt.names import backbone_note
-from bench.store import TERMINAL
-from ui import facts
-from ui.common import POLL_S, fmt_seconds, plain_error, run_label, show_chart, store
+from bench.results import queries as q
+from bench.spec.labels import run_label
+from bench.spec.status import TERMINAL, Status
+from ui import run_detail as detail
+from ui.common import POLL_S, store
 from ui.compare import welcome
 
 LIVE_S = 2 * POLL_S  # the recorder writes progress every 2 s
@@ -24,97 +21,13 @@ wanted = st.query_params.get("id")
 if wanted and wanted not in set(runs.run_id):
     st.warning(f"Ignored the unknown run id {wanted[:40]!r} from the link.")
     wanted = None
-finished = runs[runs.status == "finished"]
+finished = runs[runs.status == Status.FINISHED]
 st.session_state["detail.run"] = wanted or (finished.run_id.iloc[0] if not finished.empty else runs.run_id.iloc[0])
 labels = {r["run_id"]: run_label(r) for _, r in runs.iterrows()}
 run_id = st.selectbox("Run", list(runs.run_id), format_func=labels.get, key="detail.run",
                       on_change=lambda: st.query_params.update(id=st.session_state["detail.run"]))
 
-
-def show(run_id: str, *, live: bool) -> None:
-    """Everything about one run. While it is queued or running this is a fragment that redraws itself every
-    few seconds, so the page follows the run without full-page reruns; when it has ended, one full rerun
-    draws it as a still page (and stops the timer)."""
-    row = s.run_row(run_id)
-    cfg = json.loads(row["config_json"])
-
-    st.title(f"{row['strategy']} on {row['benchmark']}, {row['scenario']}-incremental, seed {row['seed']}")
-    st.caption(f"Status: {row['status']} · device: {row['device'] or 'not started'} · run {run_id} · "
-               f"group {row['group_id']}")
-    if note := backbone_note(cfg.get("params") or {}):
-        st.info(note)
-    if row["status"] == "failed" or (row["status"] == "interrupted" and row.get("error")):
-        st.error(plain_error(row["error"]))
-        with st.expander("Technical details"):
-            st.code(row["error"], language=None)
-    elif row["status"] not in TERMINAL:
-        st.info(f"This run is {row['status']}; this page updates itself as it trains.")
-    elif row["status"] != "finished":
-        st.info(f"This run is {row['status']}.")
-
-    mdf = q.run_metrics(s, [run_id])
-    m = dict(zip(mdf.metric, mdf.value, strict=True)) if row["status"] == "finished" else {}
-    cols = st.columns(7)
-    for col, (name, title, fmt) in zip(cols, [("acc", "ACC", "{:.3f}"), ("bwt", "BWT", "{:.3f}"),
-                                              ("forgetting", "Forgetting", "{:.3f}"), ("fwt", "FWT", "{:.3f}"),
-                                              ("peak_memory_mb", "Peak RAM of the run", "{:.0f} MB"),
-                                              ("method_memory_mb", "Memory: model + buffer", "{:.2f} MB"),
-                                              ("param_count", "Parameters", "{:,.0f}")], strict=True):
-        v = m.get(name)
-        col.metric(title, "n/a" if v is None or v != v else fmt.format(v))
-    st.caption(f"Time: {fmt_seconds(m.get('time_s'))} in all, {fmt_seconds(m.get('train_time_s'))} training · "
-               f"{int(m.get('iterations', 0) or 0)} iterations, evaluated every {int(m.get('eval_every', 0) or 0)}"
-               + (f" · keeps {m['prompt_params']:,.0f} prompt and key numbers, the size of {m['kept_samples']:,.0f} "
-                  "stored samples" if m.get("prompt_params") else "")
-               if m else "Timing appears when the run finishes.")
-
-    with st.expander("Configuration"):
-        st.json(cfg)
-
-    series = charts.series_table(q.groups(s, group_ids=[row["group_id"]])).assign(series=row["strategy"])
-    bounds = q.boundaries(s, [run_id]).drop(columns="group_id")
-    mats = q.matrices(s, [run_id])
-    left, right = st.columns([2, 3])
-    with left:
-        st.subheader("Accuracy matrix")
-        if mats.empty:
-            st.caption("No experience has finished yet.")
-        else:
-            show_chart(charts.matrix_chart(mats, series, columns=1), key="detail.matrix", name=f"{run_id}-matrix")
-    with right:
-        st.subheader("Retention per experience")
-        curves = q.retention(s, [run_id], max_points=200).drop(columns="group_id")
-        if curves.empty:
-            st.caption("No evaluation yet.")
-        else:
-            show_chart(charts.run_retention_chart(curves, bounds, width=440), key="detail.retention",
-                       name=f"{run_id}-retention")
-    facts.section(s, [run_id] if row["status"] == "finished" else [], series, key="detail")
-    st.subheader("Training loss")
-    loss = q.train_curve(s, run_id)
-    if loss.empty:
-        st.caption("No training step yet.")
-    else:
-        show_chart(charts.loss_chart(loss, bounds, width=760), key="detail.loss", name=f"{run_id}-loss")
-
-    st.subheader("Download this run's rows")
-    table = st.selectbox("Table", q.ROW_EXPORT_TABLES, index=1, key="detail.table")
-    buttons = st.container(horizontal=True)
-    buttons.download_button("CSV", data=lambda: q.run_rows(s, run_id, table).to_csv(index=False),
-                            file_name=f"{run_id}-{table}.csv", mime="text/csv", key="detail.csv", on_click="ignore")
-    buttons.download_button("Parquet", data=lambda: _parquet(run_id, table), file_name=f"{run_id}-{table}.parquet",
-                            mime="application/vnd.apache.parquet", key="detail.parquet", on_click="ignore")
-    if live and row["status"] in TERMINAL:
-        st.rerun()
-
-
-def _parquet(run_id: str, table: str) -> bytes:
-    buf = io.BytesIO()
-    q.run_rows(s, run_id, table).to_parquet(buf, index=False)
-    return buf.getvalue()
-
-
 if runs.status[runs.run_id == run_id].iloc[0] not in TERMINAL:  # (read above; the fragment reads it afresh)
-    st.fragment(show, run_every=LIVE_S)(run_id, live=True)
+    st.fragment(detail.show, run_every=LIVE_S)(s, run_id, live=True)
 else:
-    show(run_id, live=False)
+    detail.show(s, run_id, live=False)

@@ -1,7 +1,7 @@
 """Runs: every run with its status, live progress, cancel and delete. Refreshes itself."""
 import streamlit as st
 
-from bench import queries as q
+from bench.results import queries as q
 from ui import runs
 from ui.common import store
 from ui.compare import welcome

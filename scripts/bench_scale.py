@@ -14,11 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench import jobs  # noqa: E402
-from bench.config import RunConfig  # noqa: E402
-from bench.store import Store  # noqa: E402
+from bench.execute import jobs
+from bench.results.store import Store
+from bench.spec.config import RunConfig
 
 QUICK = RunConfig(benchmark="split-digits", scenario="class", strategy="naive", epochs=1)
 SWEEP = ["naive", "ewc", "si", "lwf", "replay", "der"]

@@ -6,16 +6,13 @@ experience, hallucination, plateau length and the fitted power-law exponent of r
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.config import RunConfig  # noqa: E402
-from bench.knowledge_report import facts_summary  # noqa: E402
-from bench.runner import run  # noqa: E402
-from bench.store import Store  # noqa: E402
+from bench.facts.queries import facts_summary
+from bench.results.store import Store
+from bench.spec.config import RunConfig
+from bench.train.runner import run
 
 STRATEGIES = {"naive": {}, "replay": {"mem_size": 200}, "ewc": {}}
 

@@ -16,16 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.config import RunConfig  # noqa: E402
-from bench.runner import run  # noqa: E402
-from bench.store import Store  # noqa: E402
+from bench.results.store import Store
+from bench.spec.config import RunConfig
+from bench.train.runner import run
 
 
 def lineup(backbone: str) -> list[tuple[str, str, dict]]:

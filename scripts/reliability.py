@@ -17,14 +17,12 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench import jobs  # noqa: E402
-from bench.cli import main as cli  # noqa: E402
-from bench.config import RunConfig  # noqa: E402
-from bench.params import BadInput  # noqa: E402
-from bench.runner import run  # noqa: E402
-from bench.store import Store  # noqa: E402
+from bench.cli import main as cli
+from bench.execute import jobs
+from bench.results.store import Store
+from bench.spec.config import RunConfig
+from bench.spec.params import BadInput
+from bench.train.runner import run
 
 RUN = ["run", "--benchmark", "split-digits", "--scenario", "class", "--strategy", "naive"]
 

@@ -15,12 +15,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench.lessons import DEMO
+from bench.results.store import Store
+from bench.train.runner import run
 
-from bench.lessons import DEMO  # noqa: E402
-from bench.runner import run  # noqa: E402
-from bench.store import Store  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install everything the tests need (pip packages, Debian's chromium for the browser tests) and run them.
-# Extra arguments go to pytest, e.g. `bash scripts/test.sh -m "not slow and not e2e"` for the quick subset.
+# Install everything the tests need (the project with its test extras, Debian's chromium for the browser tests) and
+# run them. Extra arguments go to pytest, e.g. `bash scripts/test.sh -m "not slow and not e2e"` for the quick subset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

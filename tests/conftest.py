@@ -1,9 +1,15 @@
 """Fixtures shared by the test suites."""
 from __future__ import annotations
 
+import os
 import shutil
+from pathlib import Path
 
 import pytest
+
+# Pretrained backbones (micro-vit) are cached where the tests choose, not in the user's home: one directory of the
+# checkout (git-ignored), kept between sessions so that the pretraining happens once per checkout.
+os.environ.setdefault("BENCH_CACHE_DIR", str(Path(__file__).resolve().parent.parent / "test-artifacts" / "cache"))
 
 
 @pytest.fixture
@@ -19,7 +25,7 @@ def fresh_streamlit():
 @pytest.fixture
 def no_pool(monkeypatch) -> list:
     """The detached worker pool stays out of AppTests: `ensure_pool` records the store it was asked for."""
-    from bench import jobs
+    from bench.execute import jobs
 
     calls: list = []
     monkeypatch.setattr(jobs, "ensure_pool", lambda s, **kw: calls.append(s.path) or {"pid": 0, "workers": 1})
@@ -29,7 +35,7 @@ def no_pool(monkeypatch) -> list:
 @pytest.fixture
 def store_copy(seeded, tmp_path, monkeypatch):
     """A private copy of the module's `seeded` store file, selected through $BENCH_STORE like the app does."""
-    from bench.store import Store
+    from bench.results.store import Store
 
     path = tmp_path / "copy.duckdb"
     shutil.copy(seeded, path)

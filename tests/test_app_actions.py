@@ -11,10 +11,11 @@ import pytest
 from apphelp import open_app
 from streamlit.testing.v1 import AppTest
 
-from bench import jobs, lessons
-from bench import queries as q
-from bench.config import RunConfig
-from bench.store import Store
+from bench import lessons
+from bench.execute import jobs
+from bench.results import queries as q
+from bench.results.store import Store
+from bench.spec.config import RunConfig
 
 pytestmark = pytest.mark.usefixtures("fresh_streamlit")
 
@@ -110,7 +111,7 @@ def test_launch_shows_the_engine_validation_message(store, monkeypatch):
     import dataclasses
 
     import bench.strategies as registry
-    from bench.params import BadInput
+    from bench.spec.params import BadInput
 
     def refuse(params, bench_params, bench):
         raise BadInput("replay.mem_size=3 is too small for 10 classes: expected at least 10")

@@ -9,10 +9,10 @@ from apphelp import open_app
 from streamlit.testing.v1 import AppTest
 
 from bench import lessons
-from bench import queries as q
-from bench.config import RunConfig
-from bench.runner import run
-from bench.store import Store
+from bench.results import queries as q
+from bench.results.store import Store
+from bench.spec.config import RunConfig
+from bench.train.runner import run
 from ui.facts import TITLE
 
 pytestmark = pytest.mark.usefixtures("fresh_streamlit", "no_pool")

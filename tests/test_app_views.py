@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 from apphelp import chart_rows, charts, open_app
 
-from bench import jobs, lessons
-from bench import queries as q
-from bench.config import RunConfig
-from bench.runner import run
-from bench.store import Store
+from bench import lessons
+from bench.execute import jobs
+from bench.results import queries as q
+from bench.results.store import Store
+from bench.spec.config import RunConfig
+from bench.train.runner import run
 
 pytestmark = pytest.mark.usefixtures("fresh_streamlit", "no_pool")  # lessons may queue runs
 
@@ -22,7 +23,9 @@ SEEDED = [("naive", 0, "task"), ("naive", 0, "class"), ("naive", 1, "class"), ("
 
 
 def _cfg(strategy: str, seed: int, scenario: str = "class") -> RunConfig:
-    return RunConfig(**{**CLASS, "scenario": scenario}, strategy=strategy, seed=seed)
+    # l2p on micro-vit with random weights: the same run and rows, without pretraining the backbone in the quick tier
+    params = {"pretrained": False} if strategy == "l2p" else {}
+    return RunConfig(**{**CLASS, "scenario": scenario}, strategy=strategy, seed=seed, params=params)
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +137,7 @@ def test_run_detail_shows_one_run(store_copy):
 def test_run_detail_of_a_prompt_run_says_what_its_backbone_was_pretrained_on(store_copy):
     rid = q.runs(store_copy).query("strategy == 'l2p'").run_id.iloc[0]
     at = open_app("pages/run_detail.py", {"id": rid})
-    assert any("micro-vit" in i.value and "5,000 MNIST images" in i.value for i in at.info)
+    assert any("micro-vit, randomly initialised" in i.value and "the ViT is frozen" in i.value for i in at.info)
     assert any("keeps 3,840 prompt and key numbers, the size of 60 stored samples" in c.value for c in at.caption)
     assert len(charts(at)) == 3
 

@@ -2,12 +2,12 @@
 import numpy as np
 import pytest
 
-from bench import metrics
-from bench.avalanche_names import parse_metric_name, tidy
-from bench.config import RunConfig
-from bench.queries import accuracy_matrix
-from bench.runner import run
-from bench.store import Store
+from bench.results.avalanche_names import parse_metric_name, tidy
+from bench.results.queries import accuracy_matrix
+from bench.results.store import Store
+from bench.spec.config import RunConfig
+from bench.train import metrics
+from bench.train.runner import run
 
 
 def test_parse_metric_name():

@@ -3,8 +3,9 @@ import pytest
 import torch
 
 from bench.benchmarks import benchmarks, get_benchmark
-from bench.config import RunConfig, validate
-from bench.params import BadInput
+from bench.registry import validate
+from bench.spec.config import RunConfig
+from bench.spec.params import BadInput
 
 
 def build(name, scenario, seed=0, **params):

@@ -6,8 +6,8 @@ import json
 import pandas as pd
 import pytest
 
-from bench import charts
-from bench.config import RunConfig
+from bench.plots import charts, palette
+from bench.spec.config import RunConfig
 from bench.strategies import strategies
 
 
@@ -39,7 +39,7 @@ def _find(obj, key):
 def test_strategy_colours_follow_registry_order_and_never_repeat():
     names = [s.name for s in strategies()]
     colours = [charts.strategy_color(n) for n in names]
-    assert colours == [charts.PALETTE[i % len(charts.PALETTE)] for i in range(len(names))]
+    assert colours == [palette.PALETTE[i % len(palette.PALETTE)] for i in range(len(names))]
     assert len(set(colours)) == len(names)
     assert charts.strategy_color("no-such-strategy") == charts.UNKNOWN_COLOR
 

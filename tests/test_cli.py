@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.store import Store
+from bench.results.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,12 +74,12 @@ def test_run_json_shape_and_stored_rows(tmp_path):
     assert stored == pytest.approx(R[-1])
 
 
-def test_failed_run_prints_json_and_exits_1(tmp_path):
-    p = cli("run", "--benchmark", "split-digits", "--scenario", "class", "--strategy", "ewc",
-            "--param", "ewc_lambda=1e7", "--epochs", "2", "--grad-clip", "0", "--store", str(tmp_path / "s.duckdb"),
-            "--json")
-    assert p.returncode == 1
-    out = json.loads(p.stdout.strip().splitlines()[-1])
+def test_failed_run_prints_json_and_exits_1(tmp_path, capsys):
+    code = main(["run", "--benchmark", "split-digits", "--scenario", "class", "--strategy", "ewc",
+                 "--param", "ewc_lambda=1e7", "--epochs", "2", "--grad-clip", "0",
+                 "--store", str(tmp_path / "s.duckdb"), "--json"])
+    assert code == 1
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["status"] == "failed" and "loss became" in out["error"]
 
 

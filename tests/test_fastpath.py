@@ -3,13 +3,14 @@ results with and without it are identical (same minibatches in the same order, s
 aside where it cannot reproduce Avalanche's loader exactly."""
 import pytest
 import torch
+from cases import SLOW_STRATEGIES
 
-import bench.fastpath as fastpath
+import bench.train.fastpath as fastpath
 from bench.benchmarks import get_benchmark
-from bench.config import RunConfig
-from bench.runner import run, to_avalanche
-from bench.store import Store
+from bench.results.store import Store
+from bench.spec.config import RunConfig
 from bench.strategies import strategies
+from bench.train.runner import run, to_avalanche
 
 N_EXP = 3
 
@@ -100,7 +101,6 @@ EXPECTED = {
     ("cumulative", "task"): {"fast": 1, "avalanche": N_EXP - 1},
     ("gdumb", "task"): {"fast": 1, "avalanche": N_EXP - 1},
 }
-SLOW = {"generative_replay"}  # trains a VAE per experience (seconds)
 CASES = [(s.name, sc) for s in strategies() for sc in ("class", "task") if sc in s.scenarios]
 
 
@@ -115,7 +115,8 @@ def _rows(store, run_id):
 
 
 @pytest.mark.parametrize("strategy,scenario", [
-    pytest.param(n, sc, marks=[pytest.mark.slow] if n in SLOW or (sc == "task" and (n, sc) not in EXPECTED) else [])
+    pytest.param(n, sc, marks=[pytest.mark.slow]
+                 if n in SLOW_STRATEGIES or (sc == "task" and (n, sc) not in EXPECTED) else [])
     for n, sc in CASES], ids=[f"{a}-{b}" for a, b in CASES])
 def test_identical_results_with_and_without_the_fast_path(store, monkeypatch, strategy, scenario):
     patched = []

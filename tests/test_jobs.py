@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from bench import jobs
-from bench.config import RunConfig
-from bench.store import Store
+from bench.execute import jobs
+from bench.results.store import Store
+from bench.spec.config import RunConfig
 
 pytestmark = pytest.mark.slow
 

@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from bench import knowledge
 from bench.benchmarks import get_benchmark
-from bench.config import RunConfig, validate
-from bench.runner import run
-from bench.store import Store
+from bench.facts import measures as knowledge
+from bench.registry import validate
+from bench.results.store import Store
+from bench.spec.config import RunConfig
+from bench.train.runner import run
 
 
 def build(seed=0, **params):
@@ -35,7 +36,9 @@ def test_no_fact_is_shared_across_experiences_without_reexposure():
         assert train == facts_of(e) and len(train) == 30
         assert not train & seen
         seen |= train
-    held = {int(a) for a, _ in s.info["probes"]["held_out"]}
+    import torch
+
+    held = {int(a) for a, _ in s.probe(torch.device("cpu")).held_out}
     assert not held & {a for a, _ in seen}
 
 
@@ -97,7 +100,7 @@ def test_finetuning_forgets_earlier_facts_and_replay_keeps_more(tmp_path):
 
 @pytest.mark.slow
 def test_facts_summary_from_stored_rows(tmp_path):
-    from bench.knowledge_report import facts_summary, recall_points, retention_table
+    from bench.facts.queries import facts_summary, recall_points, retention_table
 
     store = Store(tmp_path / "f.duckdb")
     bp = {"n_experiences": 3, "entities_per_exp": 20}
@@ -117,13 +120,13 @@ def test_facts_summary_from_stored_rows(tmp_path):
 
 
 def run_result_matrix(store, run_id):
-    from bench.queries import accuracy_matrix
+    from bench.results.queries import accuracy_matrix
 
     return accuracy_matrix(store, run_id)
 
 
 def _accepts_facts(name: str) -> bool:
-    from bench.params import BadInput
+    from bench.spec.params import BadInput
 
     try:
         validate(RunConfig(benchmark="facts", scenario="domain", strategy=name))
@@ -153,9 +156,9 @@ def test_every_strategy_runs_on_facts(tmp_path, strategy):
 
 
 def test_generative_replay_is_refused_on_facts():
-    from bench.params import BadInput
+    from bench.spec.params import BadInput
 
     with pytest.raises(BadInput, match="needs an image stream"):
         validate(RunConfig(benchmark="facts", scenario="domain", strategy="generative_replay"))
-    with pytest.raises(BadInput, match="'rwalk' does not run on the facts stream"):
+    with pytest.raises(BadInput, match="'rwalk' needs an image stream"):
         validate(RunConfig(benchmark="facts", scenario="domain", strategy="rwalk"))

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import charts
-from bench import knowledge_charts as kc
-from bench import knowledge_report as kr
+from bench.facts import charts as kc
+from bench.facts import queries as kr
+from bench.plots import charts
 
 GROUPS = pd.DataFrame({"group_id": ["g1", "g2"], "strategy": ["replay", "naive"],
                        "config_json": [json.dumps({"strategy": s, "benchmark": "facts"}) for s in ("replay", "naive")]})

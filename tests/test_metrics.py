@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from bench import metrics
+from bench.train import metrics
 
 # R[i, j]: accuracy on experience j after training experience i.
 R = np.array([

@@ -1,7 +1,7 @@
 """ParamSpec parsing and validation: bad values get one line naming the value and what is allowed."""
 import pytest
 
-from bench.params import BadInput, ParamSpec, parse_assignments, validate_params
+from bench.spec.params import BadInput, ParamSpec, parse_assignments, validate_params
 
 LR = ParamSpec(name="lr", type="float", default=0.1, min=1e-6, max=10.0)
 N = ParamSpec(name="n", type="int", default=5, min=2, max=10)

@@ -11,16 +11,17 @@ import torch
 import torch.nn.functional as F
 
 from bench.benchmarks import get_benchmark
-from bench.config import RunConfig, validate
-from bench.params import BadInput
 from bench.prompt.backbones import InputAdapter, load_backbone, micro_vit
 from bench.prompt.methods import L2P, CodaPrompt, DualPrompt, cosine_weights, select_top_k
 from bench.prompt.model import PromptPlugin
 from bench.prompt.names import backbone_note
 from bench.prompt.vit_ops import attention_with_prefix, features
-from bench.runner import run, to_avalanche
-from bench.store import Store
+from bench.registry import validate
+from bench.results.store import Store
+from bench.spec.config import RunConfig
+from bench.spec.params import BadInput
 from bench.strategies import BuildContext, get_strategy, strategies
+from bench.train.runner import run, to_avalanche
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPT = ("l2p", "dualprompt", "coda_prompt")
@@ -128,7 +129,8 @@ def test_training_changes_only_prompts_keys_and_head(name):
     from avalanche.training import Naive
 
     spec = get_strategy(name)
-    params = validate(RunConfig(benchmark="split-digits", scenario="class", strategy=name,
+    # random weights: the same architecture, frozen the same way, without pretraining micro-vit in the quick tier
+    params = validate(RunConfig(benchmark="split-digits", scenario="class", strategy=name, params={"pretrained": False},
                                 benchmark_params={"n_experiences": 2})).params
     torch.manual_seed(0)
     stream = _stream()
@@ -150,6 +152,7 @@ def test_training_changes_only_prompts_keys_and_head(name):
         assert not torch.equal(before["method.keys"], after["method.keys"])
 
 
+@pytest.mark.slow
 def test_memory_counts_prompts_and_keys(tmp_path):
     store = Store(tmp_path / "p.duckdb")
     expected = {"l2p": 10 * 5 * 64 + 10 * 64,
@@ -228,6 +231,7 @@ def test_run_page_note_says_what_the_backbone_was_pretrained_on():
     assert backbone_note({"mem_size": 200}) is None
 
 
+@pytest.mark.slow
 def test_cli_runs_a_prompt_strategy(tmp_path):
     db = tmp_path / "cli.duckdb"
     out = subprocess.run([sys.executable, "-m", "bench", "run", "--benchmark", "split-digits", "--scenario", "task",
@@ -274,9 +278,9 @@ def test_lesson_5_sets_prompts_against_replay_at_equal_memory():
 
 
 def test_progress_says_when_a_run_waits_for_micro_vit_to_be_pretrained(tmp_path, monkeypatch):
-    from bench import queries as q
     from bench.prompt.names import micro_path
-    from bench.runner import new_run_row
+    from bench.results import queries as q
+    from bench.train.runner import new_run_row
     from ui.compare import progress_text
 
     store = Store(tmp_path / "p.duckdb")

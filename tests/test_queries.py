@@ -7,10 +7,13 @@ import time
 import numpy as np
 import pytest
 
-from bench import jobs, lessons, metrics
-from bench import queries as q
-from bench.config import RunConfig, validate
-from bench.store import Store
+from bench import lessons
+from bench.execute import jobs
+from bench.registry import validate
+from bench.results import queries as q
+from bench.results.store import Store
+from bench.spec.config import RunConfig
+from bench.train import metrics
 
 
 def add_run(store: Store, *, run_id: str, R, strategy: str = "naive", seed: int = 0, sweep_id: str | None = None,

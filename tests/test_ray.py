@@ -4,11 +4,11 @@ import time
 
 import pytest
 
-from bench import jobs
-from bench.config import RunConfig
-from bench.queries import run_result
-from bench.runner import run
-from bench.store import Store
+from bench.execute import jobs
+from bench.results.queries import run_result
+from bench.results.store import Store
+from bench.spec.config import RunConfig
+from bench.train.runner import run
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.slow
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def local_ray():
-    from bench.ray_executor import init
+    from bench.execute.ray_cluster import init
 
     init(num_cpus=2)
     yield
@@ -24,7 +24,7 @@ def local_ray():
 
 
 def test_ray_runs_match_local_runs_and_failures_are_recorded(local_ray, tmp_path):
-    from bench.ray_executor import run_ray
+    from bench.execute.ray_cluster import run_ray
 
     store = Store(tmp_path / "ray.duckdb")
     ok = RunConfig(benchmark="split-digits", scenario="class", strategy="replay", epochs=1, seed=7)
@@ -43,7 +43,7 @@ def test_ray_runs_match_local_runs_and_failures_are_recorded(local_ray, tmp_path
 
 
 def test_ray_cancel_stops_that_run_only(local_ray, tmp_path):
-    from bench.ray_executor import RayDriver
+    from bench.execute.ray_cluster import RayDriver
 
     store = Store(tmp_path / "ray.duckdb")
     long = RunConfig(benchmark="split-mnist-lite", scenario="class", strategy="naive", epochs=200, eval_every=500)

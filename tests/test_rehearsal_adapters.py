@@ -7,12 +7,13 @@ import torch
 
 import bench.strategies as S
 from bench.benchmarks import get_benchmark
-from bench.config import RunConfig, validate
-from bench.params import BadInput
-from bench.runner import run
-from bench.store import Store
+from bench.registry import validate
+from bench.results.store import Store
+from bench.spec.config import RunConfig
+from bench.spec.params import BadInput
 from bench.strategies import rehearsal_adapters
-from bench.strategies.rehearsal_adapters import UNSEEN_SCORE, ICaRLNet
+from bench.strategies.adapters import UNSEEN_SCORE, ICaRLNet
+from bench.train.runner import run
 
 SEEDS = (0, 1)
 N_EXP = 5  # split-digits default
@@ -60,8 +61,8 @@ def runs(tmp_path_factory):
 
 @pytest.mark.parametrize("strategy, scenario, n_exp, params", [
     ("icarl", "class", N_EXP, {}),
-    ("generative_replay", "class", N_EXP, {}),
-    ("generative_replay", "domain", SHORT, {"generator_epochs": 5}),
+    pytest.param("generative_replay", "class", N_EXP, {}, marks=pytest.mark.slow),
+    pytest.param("generative_replay", "domain", SHORT, {"generator_epochs": 5}, marks=pytest.mark.slow),
 ])
 def test_runs_and_records_every_end_cell(runs, strategy, scenario, n_exp, params):
     res = runs(strategy, scenario, n_exp=n_exp, run_cfg=RUN[strategy], **params)
@@ -76,7 +77,7 @@ def test_runs_and_records_every_end_cell(runs, strategy, scenario, n_exp, params
     assert matrix.shape == (n_exp, n_exp) and np.isfinite(matrix).all()
 
 
-@pytest.mark.parametrize("strategy", ["icarl", "generative_replay"])
+@pytest.mark.parametrize("strategy", ["icarl", pytest.param("generative_replay", marks=pytest.mark.slow)])
 def test_retains_the_first_experience_better_than_naive(runs, strategy):
     """Class-incremental: naive forgets the first experience entirely; both methods keep a good part of it."""
     res = {s: [runs(s, "class", seed, run_cfg=RUN[strategy]) for seed in SEEDS] for s in ("naive", strategy)}

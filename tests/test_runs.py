@@ -1,9 +1,9 @@
 """Runs: reproducible on CPU, failures recorded, replay beats fine-tuning in class-incremental digits."""
 import numpy as np
 
-from bench.config import RunConfig
-from bench.runner import run
-from bench.store import Store
+from bench.results.store import Store
+from bench.spec.config import RunConfig
+from bench.train.runner import run
 
 
 def test_same_config_and_seed_give_same_numbers(tmp_path):

@@ -6,8 +6,8 @@ import time
 import duckdb
 import pytest
 
-from bench.params import BadInput
-from bench.store import SCHEMA_VERSION, Store, resolve_store_path
+from bench.results.store import SCHEMA_VERSION, Store, resolve_store_path
+from bench.spec.params import BadInput
 
 
 def _run_row(run_id, status="running"):

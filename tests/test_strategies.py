@@ -1,14 +1,18 @@
 """Every registered strategy runs on split-digits in every scenario it declares; rows land in the store."""
 import pytest
+from cases import QUICK_STRATEGIES
 
-from bench.config import RunConfig, validate
-from bench.params import BadInput
-from bench.runner import run
-from bench.store import Store
+from bench.registry import validate
+from bench.results.store import Store
+from bench.spec.config import RunConfig
+from bench.spec.params import BadInput
 from bench.strategies import strategies
+from bench.train.runner import run
 
 N_EXP = 3
 CASES = [(s.name, sc) for s in strategies() for sc in s.scenarios]
+PARAMS = [pytest.param(n, sc, id=f"{n}-{sc}", marks=[] if n in QUICK_STRATEGIES else [pytest.mark.slow])
+          for n, sc in CASES]
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +20,7 @@ def store(tmp_path_factory):
     return Store(tmp_path_factory.mktemp("strategies") / "s.duckdb")
 
 
-@pytest.mark.parametrize("strategy,scenario", CASES, ids=[f"{a}-{b}" for a, b in CASES])
+@pytest.mark.parametrize("strategy,scenario", PARAMS)
 def test_strategy_runs_and_records(store, strategy, scenario):
     cfg = RunConfig(benchmark="split-digits", scenario=scenario, strategy=strategy, epochs=1,
                     benchmark_params={"n_experiences": N_EXP}, seed=1)

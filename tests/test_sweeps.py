@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench import sweeps
-from bench.params import BadInput, ParamSpec
+from bench.spec import sweeps
+from bench.spec.params import BadInput, ParamSpec
 from bench.strategies import get_strategy
 
 MEM = ParamSpec(name="mem_size", type="int", default=200, min=1, max=100_000, log=True)
@@ -96,20 +96,20 @@ def test_ranges_are_for_numbers_only():
 def test_grid_is_the_product_in_declared_order():
     order = [p.name for p in get_strategy("ewc").params]
     assert order.index("ewc_lambda") < order.index("mode")
-    assert sweeps.grid("ewc", {"mode": ["separate", "online"], "ewc_lambda": [1.0, 10.0]}) == [
+    assert sweeps.grid(get_strategy("ewc"), {"mode": ["separate", "online"], "ewc_lambda": [1.0, 10.0]}) == [
         {"ewc_lambda": 1.0, "mode": "separate"}, {"ewc_lambda": 1.0, "mode": "online"},
         {"ewc_lambda": 10.0, "mode": "separate"}, {"ewc_lambda": 10.0, "mode": "online"}]
-    assert sweeps.grid("replay", {"mem_size": [50, 100]}) == [{"mem_size": 50}, {"mem_size": 100}]
-    assert sweeps.grid("naive", {}) == [{}]
+    assert sweeps.grid(get_strategy("replay"), {"mem_size": [50, 100]}) == [{"mem_size": 50}, {"mem_size": 100}]
+    assert sweeps.grid(get_strategy("naive"), {}) == [{}]
 
 
 def test_grid_refuses_unknown_or_empty_parameters():
     with pytest.raises(BadInput, match="unknown parameter 'lambda' for replay"):
-        sweeps.grid("replay", {"lambda": [1]})
+        sweeps.grid(get_strategy("replay"), {"lambda": [1]})
     with pytest.raises(BadInput, match="replay.mem_size has no values"):
-        sweeps.grid("replay", {"mem_size": []})
+        sweeps.grid(get_strategy("replay"), {"mem_size": []})
     with pytest.raises(BadInput, match="unknown strategy"):
-        sweeps.grid("nope", {})
+        get_strategy("nope")
 
 
 def test_the_cli_sweep_uses_the_same_syntax():

@@ -11,7 +11,7 @@ import torch
 
 from bench.benchmarks import get_benchmark
 from bench.benchmarks import torchvision_sets as tvs
-from bench.params import BadInput, validate_params
+from bench.spec.params import BadInput, validate_params
 
 N_TRAIN, N_TEST = 30, 10
 

@@ -8,10 +8,12 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from bench import charts, jobs
-from bench import queries as q
-from bench.params import BadInput
-from bench.store import Store, resolve_store_path
+from bench.execute import jobs
+from bench.plots import charts
+from bench.results import queries as q
+from bench.results.store import Store, resolve_store_path
+from bench.spec.params import BadInput
+from bench.spec.status import Status
 
 POLL_S = 1.0  # how often live views poll the store
 _ROUTED = "ui.routed"  # set by app.py's sidebar: this session runs through the router
@@ -45,28 +47,25 @@ def store() -> Store:
         st.stop()
 
 
-@st.cache_resource(show_spinner="Loading the engine (torch and Avalanche)…")
+@st.cache_resource(show_spinner=False)
 def engine() -> dict:
-    """Import the registries once per server process (importing Avalanche takes a few seconds)."""
-    import torch
+    """The registries and the machine's CUDA devices, read once per server process. Cheap: the registries import
+    neither torch nor Avalanche (the workers do, when they train), and the GPUs are counted from the driver."""
+    from bench.registry import benchmarks, strategies
 
-    from bench.benchmarks import benchmarks
-    from bench.strategies import strategies
-
-    cuda = torch.cuda.is_available()
-    device = f"CUDA ({torch.cuda.get_device_name(0)})" if cuda else "CPU (no CUDA device found)"
-    return {"benchmarks": benchmarks(), "strategies": strategies(), "cuda": cuda, "device": device}
+    gpus = jobs.gpu_count()
+    device = f"CUDA ({gpus} GPU{'s' if gpus != 1 else ''})" if gpus else "CPU (no CUDA device found)"
+    return {"benchmarks": benchmarks(), "strategies": strategies(), "cuda": bool(gpus), "device": device}
 
 
 def sidebar() -> None:
     """The shared sidebar; app.py calls it on every run, before the page."""
     st.session_state[_ROUTED] = True
     s = store()
-    info = engine()
     with st.sidebar:
         st.caption(f"Results store: `{s.path}`  \nSet $BENCH_STORE to use another file.")
         _pool_controls()
-        st.caption(f"Device for 'auto': {info['device']}")
+        st.caption(f"Device for 'auto': {engine()['device']}")
 
 
 EXECUTORS = {"local": "Local processes", "ray": "Ray"}
@@ -124,10 +123,10 @@ def _pool_state() -> None:
         want["executor"] == "ray" or pool["workers"] == want["workers"])
     if not same:
         st.caption("The settings above differ from the running pool's; they apply once the workers restart.")
-    running = int(q.status_counts(s).get("running", 0))
+    running = int(q.status_counts(s).get(Status.RUNNING, 0))
     if st.button("Restart workers with these settings", key="sidebar.restart", disabled=bool(running),
                  type="secondary" if same else "primary"):
-        if q.status_counts(s).get("running", 0):  # a worker claimed a run since this was drawn
+        if q.status_counts(s).get(Status.RUNNING, 0):  # a worker claimed a run since this was drawn
             st.warning("A run started training meanwhile; the workers were not restarted.")
         else:
             jobs.stop_pool(s)
@@ -148,12 +147,6 @@ def share_url(query: dict[str, str], *, at_root: bool = False) -> str | None:
     if at_root and not url.endswith("/"):
         url += "/"
     return urllib.parse.urljoin(url, "./?" + urllib.parse.urlencode(query))
-
-
-def run_label(row) -> str:
-    """'replay · split-digits/class · seed 0 · finished · 1a2b3c4d5e6f' for a runs row."""
-    return (f"{row['strategy']} · {row['benchmark']}/{row['scenario']} · seed {row['seed']} · "
-            f"{row['status']} · {row['run_id']}")
 
 
 def plain_error(error: str | None) -> str:

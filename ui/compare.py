@@ -1,15 +1,17 @@
 """The comparison view shared by Compare, Learn and the demo: selection in the URL, live progress, charts."""
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 import streamlit as st
 
-from bench import charts, jobs, lessons
-from bench import queries as q
+from bench import lessons
+from bench.execute import jobs
+from bench.plots import charts
 from bench.prompt.names import MICRO, micro_cached
-from bench.store import TERMINAL, Store
+from bench.results import queries as q
+from bench.results.store import Store
+from bench.spec.labels import group_label, run_label
+from bench.spec.status import TERMINAL, Status
 from ui import facts
 from ui.common import POLL_S, fmt_seconds, pool_settings, share_url, show_chart, store
 
@@ -30,14 +32,6 @@ def _ids_from_url(name: str) -> list[str] | None:
 
 def _write_url(name: str, key: str) -> None:
     st.query_params[name] = ",".join(st.session_state.get(key, []))
-
-
-def group_label(row) -> str:
-    params = json.loads(row["config_json"]).get("params") or {}
-    p = ", ".join(f"{k}={v}" for k, v in params.items())
-    seeds = ",".join(str(s) for s in row["seeds"])
-    return (f"{row['strategy']}{f' ({p})' if p else ''} · {row['benchmark']}/{row['scenario']} · "
-            f"seeds {seeds} · {row['n_finished']}/{row['n_runs']} finished · {row['group_id']}")
 
 
 def select(s: Store, *, key: str = "cmp") -> list[str]:
@@ -67,8 +61,7 @@ def select(s: Store, *, key: str = "cmp") -> list[str]:
                    list(groups.group_id), format_func=g_labels.get, key=f"{key}.groups", on_change=_write_url,
                    args=("groups", f"{key}.groups"))
     with st.expander("Or pick single runs"):
-        r_labels = {r.run_id: f"{r.strategy} · {r.benchmark}/{r.scenario} · seed {r.seed} · {r.status} · {r.run_id}"
-                    for r in runs.itertuples()}
+        r_labels = {r.run_id: run_label(r) for r in runs.itertuples()}
         st.multiselect("Runs", list(runs.run_id), format_func=r_labels.get, key=f"{key}.runs",
                        on_change=_write_url, args=("runs", f"{key}.runs"))
     query = {k: ",".join(st.session_state[f"{key}.{k}"]) for k in ("groups", "runs") if st.session_state[f"{key}.{k}"]}
@@ -107,7 +100,7 @@ def progress(run_ids: list[str]) -> None:
 
 def progress_text(r) -> str:
     """'replay · seed 0: experience 3 of 5 · 4 s elapsed, about 3 s left' for a run_overview row."""
-    if r.status == "queued":
+    if r.status == Status.QUEUED:
         return f"{r.strategy} · seed {r.seed}: queued"
     known = not pd.isna(r.n_experiences) and not pd.isna(r.current_exp) and r.current_exp >= 0
     exp = f"experience {int(r.current_exp) + 1} of {int(r.n_experiences)}" if known else (
@@ -138,7 +131,7 @@ def summary_table(summ: pd.DataFrame, series: pd.DataFrame, groups: pd.DataFrame
 
 def finished(s: Store, run_ids: list[str]) -> list[str]:
     df = q.resolve_selection(s, group_ids=[], run_ids=run_ids)[0]
-    return list(df.run_id[df.status == "finished"])
+    return list(df.run_id[df.status == Status.FINISHED])
 
 
 def series_for(s: Store, run_ids: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from bench import knowledge_charts as kc
-from bench import knowledge_report as kr
-from bench import queries as q
-from bench.store import Store
+from bench.facts import charts as kc
+from bench.facts import queries as kr
+from bench.results import queries as q
+from bench.results.store import Store
 from ui.common import show_chart
 
 TITLE = "Facts: recall, recognition, retention"

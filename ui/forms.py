@@ -5,15 +5,14 @@ import math
 
 import streamlit as st
 
-from bench import sweeps
-from bench.params import BadInput, ParamSpec
+from bench.launch import MAX_RUNS
 from bench.prompt.names import MICRO, micro_cached
+from bench.spec import sweeps
+from bench.spec.params import BadInput, ParamSpec
 from bench.strategies import FAMILIES, StrategySpec
 
 FAMILY_TITLES = {"baselines": "Baselines", "rehearsal": "Rehearsal", "regularization": "Regularization",
                  "prompt": "Prompt-based", "architectural": "Architectural"}
-MAX_SEEDS = 50
-MAX_RUNS = 500  # one click should not queue more than this (a sweep grid grows fast)
 
 
 def _help(spec: ParamSpec) -> str:
@@ -106,7 +105,7 @@ def strategy_settings(spec: StrategySpec, *, key: str) -> tuple[list[dict], list
         msg = f"{spec.name}: {size} combinations is too many: expected at most {MAX_RUNS}; narrow the sweep"
         st.error(msg)
         return [], [msg]
-    return sweeps.grid(spec.name, lists), []
+    return sweeps.grid(spec, lists), []
 
 
 def count_line(n: int, n_strategies: int, n_seeds: int, grids: dict[str, list[dict]]) -> str:
@@ -120,28 +119,12 @@ def count_line(n: int, n_strategies: int, n_seeds: int, grids: dict[str, list[di
     return line + ("; " + ", ".join(swept) if swept else "") + "."
 
 
-def parse_seeds(text: str) -> list[int]:
-    """'0,1,2' or '0-4' (or a mix) -> sorted unique seeds; BadInput names the bad part."""
-    seeds: set[int] = set()
-    for part in (p.strip() for p in text.split(",")):
-        lo, dash, hi = part.partition("-")
-        if dash and lo.strip().isdigit() and hi.strip().isdigit() and int(lo) <= int(hi):
-            seeds.update(range(int(lo), int(hi) + 1))
-        elif part.isdigit():
-            seeds.add(int(part))
-        else:
-            raise BadInput(f"seeds: {part!r} is not valid: expected non-negative integers like 0,1,2 or 0-4")
-    if len(seeds) > MAX_SEEDS:
-        raise BadInput(f"seeds: {len(seeds)} seeds is too many: expected at most {MAX_SEEDS}")
-    return sorted(seeds)
-
-
 def seeds_input(*, key: str, default: str = "0") -> tuple[list[int], str | None]:
     raw = st.text_input("Seeds", value=default, key=key,
                         help="One run per seed; results are averaged over seeds (mean ± std). "
                              "Examples: 0 · 0,1,2 · 0-4.")
     try:
-        return parse_seeds(raw), None
+        return sweeps.parse_seeds(raw), None
     except BadInput as exc:
         st.error(str(exc))
         return [], str(exc)

@@ -4,9 +4,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from bench import charts, jobs, lessons
-from bench import queries as q
-from bench.store import Store
+from bench import lessons
+from bench.execute import jobs
+from bench.plots import charts
+from bench.results import queries as q
+from bench.results.store import Store
 from ui import compare
 from ui.common import fmt_seconds, pool_settings, show_chart
 

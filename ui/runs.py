@@ -4,14 +4,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from bench import jobs
-from bench import queries as q
-from bench.store import STATUSES, TERMINAL
+from bench.execute import jobs
+from bench.results import queries as q
+from bench.spec.labels import run_label
+from bench.spec.status import STATUSES, TERMINAL, Status
 from ui.common import POLL_S, fmt_seconds, plain_error, pool_settings, store
 from ui.compare import progress_text
-
-STATUS_TEXT = {"queued": "queued", "running": "running", "finished": "finished", "failed": "failed",
-               "cancelled": "cancelled", "interrupted": "interrupted"}
 
 
 def table(df: pd.DataFrame) -> pd.DataFrame:
@@ -20,7 +18,7 @@ def table(df: pd.DataFrame) -> pd.DataFrame:
            for c, n in zip(df.current_exp, df.n_experiences, strict=True)]
     return pd.DataFrame({
         "Strategy": df.strategy, "Stream": df.benchmark + " / " + df.scenario, "Seed": df.seed,
-        "Status": df.status.map(STATUS_TEXT), "Progress": df.progress.fillna(0.0), "Experience": exp,
+        "Status": df.status, "Progress": df.progress.fillna(0.0), "Experience": exp,
         "Elapsed": df.elapsed_s.map(fmt_seconds), "Remaining": df.eta_s.map(fmt_seconds),
         "ACC": df.acc, "Details": "run_detail?id=" + df.run_id, "Error": df.error.map(plain_error), "Run": df.run_id,
     })
@@ -59,7 +57,7 @@ def live() -> None:
                 st.toast(f"Cancelling {r.strategy} · seed {r.seed}")  # the next poll shows its new status
     st.subheader("All runs")
     st.dataframe(table(df), hide_index=True, column_config=COLUMNS, key="runs.table")
-    failed = df[df.status == "failed"]
+    failed = df[df.status == Status.FAILED]
     if not failed.empty:
         with st.expander(f"What went wrong ({len(failed)} failed)"):
             for r in failed.itertuples():
@@ -73,14 +71,13 @@ def manage(s) -> None:
     if done.empty:
         return
     with st.expander("Delete runs"):
-        labels = {r.run_id: f"{r.strategy} · {r.benchmark}/{r.scenario} · seed {r.seed} · {r.status} · {r.run_id}"
-                  for r in done.itertuples()}
+        labels = {r.run_id: run_label(r) for r in done.itertuples()}
         chosen = st.multiselect("Runs to delete", list(done.run_id), format_func=labels.get, key="runs.delete.pick")
         left, right = st.columns(2)
         if left.button(f"Delete {len(chosen)} selected", disabled=not chosen, key="runs.delete"):
             jobs.delete(s, chosen)
             st.rerun()
-        bad = list(done.run_id[done.status != "finished"])
+        bad = list(done.run_id[done.status != Status.FINISHED])
         if right.button(f"Delete all {len(bad)} failed, cancelled or interrupted", disabled=not bad,
                         key="runs.delete.bad"):
             jobs.delete(s, bad)

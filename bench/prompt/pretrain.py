@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .names import MICRO_RECIPE, micro_path
+from bench.prompt.names import MICRO_RECIPE, micro_path
 
 
 def mnist_8x8() -> tuple[torch.Tensor, torch.Tensor]:
@@ -41,7 +41,7 @@ def _shift(x: torch.Tensor, g: torch.Generator, s: int) -> torch.Tensor:
 
 def train_micro_vit(log=None) -> tuple[dict, dict]:
     """Pretrain from scratch; returns (state_dict of the backbone, a report)."""
-    from .backbones import micro_vit
+    from bench.prompt.backbones import micro_vit
 
     r = MICRO_RECIPE
     g = torch.Generator().manual_seed(r["seed"])
@@ -76,7 +76,7 @@ def train_micro_vit(log=None) -> tuple[dict, dict]:
 
 def pretrained_micro_vit():
     """The pretrained micro-vit, from the cache, pretraining it first (about a minute on one core) if needed."""
-    from .backbones import micro_vit
+    from bench.prompt.backbones import micro_vit
 
     path = micro_path()
     if not path.exists():

@@ -1,9 +1,9 @@
 """The one registry of strategies; each family module declares its specs once."""
 from __future__ import annotations
 
-from ..params import BadInput
-from . import baselines, prompt, regularization, rehearsal, rehearsal_adapters
-from .base import FAMILIES, BuildContext, StrategySpec
+from bench.spec.params import BadInput
+from bench.strategies import baselines, prompt, regularization, rehearsal, rehearsal_adapters
+from bench.strategies.base import FAMILIES, BuildContext, StrategySpec
 
 _MODULES = (baselines, rehearsal, rehearsal_adapters, regularization, prompt)
 _REGISTRY: dict[str, StrategySpec] = {s.name: s for m in _MODULES for s in m.SPECS}
@@ -16,7 +16,7 @@ def strategies() -> list[StrategySpec]:
 def get_strategy(name: str) -> StrategySpec:
     try:
         return _REGISTRY[name]
-    except KeyError:
+    except (KeyError, TypeError):
         raise BadInput(f"unknown strategy {name!r}: expected one of {', '.join(_REGISTRY)}") from None
 
 

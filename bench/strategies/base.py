@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from torch import nn
+from bench.spec.params import ParamSpec
 
-from ..benchmarks.base import Stream
-from ..params import ParamSpec
+if TYPE_CHECKING:
+    from torch import nn
+
+    from bench.benchmarks.base import Stream
 
 FAMILIES = ("baselines", "rehearsal", "regularization", "prompt")
 ALL_SCENARIOS = ("class", "task", "domain")
@@ -70,6 +72,19 @@ class StrategySpec:
             "name": self.name, "family": self.family, "description": self.description, "paper": self.paper,
             "scenarios": list(self.scenarios), "params": [p.to_dict() for p in self.params],
         }
+
+
+def avalanche(name: str):
+    """An Avalanche training class or plugin by name, imported when a run builds its strategy (the registry itself
+    is read by pages that never train, and importing Avalanche takes seconds)."""
+    import avalanche.training as training
+    import avalanche.training.plugins as plugins
+    import avalanche.training.storage_policy as storage
+
+    for module in (training, plugins, storage):
+        if hasattr(module, name):
+            return getattr(module, name)
+    raise AttributeError(f"Avalanche has no training class or plugin {name!r}")
 
 
 def mem_size_param(default: int = 200) -> ParamSpec:

@@ -7,15 +7,15 @@ runner records the prompts' size (`prompt_params`) to set against rehearsal buff
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
-from avalanche.training import Naive
+from bench.prompt.names import BACKBONES, MICRO, check_backbone
+from bench.spec.params import BadInput, ParamSpec
+from bench.strategies.base import ALL_SCENARIOS, BuildContext, StrategySpec, avalanche
 
-from ..benchmarks.base import Stream
-from ..params import BadInput, ParamSpec
-from ..prompt.backbones import BACKBONES, MICRO, check_backbone, load_backbone
-from ..prompt.methods import L2P, CodaPrompt, DualPrompt, NoPrompt
-from ..prompt.model import PromptNet, PromptPlugin
-from .base import ALL_SCENARIOS, BuildContext, StrategySpec
+if TYPE_CHECKING:
+    from bench.benchmarks.base import Stream
+    from bench.prompt.model import PromptNet
 
 DEPTH = {MICRO: 6}  # every timm ViT offered has 12 blocks
 
@@ -48,7 +48,7 @@ def parse_layers(raw: str, name: str, depth: int) -> tuple[int, ...]:
 
 
 def _check(params: dict, bench_params: dict, bench, *, per_task_pool: bool) -> None:
-    if bench.make is not None or bench.default_model == "facts":
+    if not bench.images:
         raise BadInput(f"benchmark {bench.name} is not made of images: prompt-based strategies need a ViT input")
     check_backbone(params["backbone"], bench.name)
     depth = DEPTH.get(params["backbone"], 12)
@@ -64,8 +64,17 @@ def _check(params: dict, bench_params: dict, bench, *, per_task_pool: bool) -> N
                        f"expected at least one prompt per experience")
 
 
+def _methods():
+    from bench.prompt import methods
+
+    return methods
+
+
 def _make(method_factory):
     def make_model(stream: Stream, params: dict) -> PromptNet:
+        from bench.prompt.backbones import load_backbone
+        from bench.prompt.model import PromptNet
+
         vit, info = load_backbone(params["backbone"], pretrained=params["pretrained"])
         depth = len(vit.blocks)
         method = method_factory(vit.embed_dim, params, len(stream.experiences), depth)
@@ -77,7 +86,9 @@ def _make(method_factory):
 def _build(ctx: BuildContext, params: dict):
     masked = ctx.stream.scenario == "class" and params.get("mask_logits", True)
     groups = [e.classes for e in ctx.stream.experiences] if masked else None
-    return Naive(**{**ctx.kwargs(), "plugins": [*ctx.plugins, PromptPlugin(groups)]})
+    from bench.prompt.model import PromptPlugin
+
+    return avalanche("Naive")(**{**ctx.kwargs(), "plugins": [*ctx.plugins, PromptPlugin(groups)]})
 
 
 def _spec(name: str, description: str, paper: str, params: tuple, factory, per_task_pool: bool,
@@ -99,7 +110,7 @@ SPECS = [
            ParamSpec(name="readout", type="str", default="prompts", choices=("prompts", "class_token"),
                      help="What the classifier reads: the mean of the prompt tokens' outputs (the paper) or the "
                           "class token.")),
-          lambda dim, p, n_exp, depth: L2P(dim, pool_size=p["pool_size"], length=p["prompt_length"],
+          lambda dim, p, n_exp, depth: _methods().L2P(dim, pool_size=p["pool_size"], length=p["prompt_length"],
                                            top_k=p["top_k"], pull=p["pull"], readout=p["readout"]),
           per_task_pool=False),
     _spec("dualprompt", "DualPrompt: a shared G-prompt in the first blocks and one E-prompt per experience in later "
@@ -112,7 +123,7 @@ SPECS = [
            _int("pool_size", 10, 1, 100, "E-prompts in the pool (at least one per experience)."),
            ParamSpec(name="pull", type="float", default=1.0, min=0.0, max=10.0,
                      help="Coefficient of the key-query matching loss.")),
-          lambda dim, p, n_exp, depth: DualPrompt(
+          lambda dim, p, n_exp, depth: _methods().DualPrompt(
               dim, g_layers=parse_layers(p["g_layers"], "g_layers", depth), g_length=p["g_length"],
               e_layers=parse_layers(p["e_layers"], "e_layers", depth), e_length=p["e_length"],
               pool_size=p["pool_size"], pull=p["pull"]), per_task_pool=True),
@@ -124,7 +135,7 @@ SPECS = [
            _int("prompt_length", 8, 2, 50, "Length of each component (half key prefix, half value prefix)."),
            ParamSpec(name="ortho", type="float", default=0.0, min=0.0, max=10.0,
                      help="Weight of the orthogonality penalty on components, keys and attention vectors.")),
-          lambda dim, p, n_exp, depth: CodaPrompt(
+          lambda dim, p, n_exp, depth: _methods().CodaPrompt(
               dim, n_tasks=n_exp, layers=parse_layers(p["layers"], "layers", depth), pool_size=p["pool_size"],
               length=p["prompt_length"], ortho=p["ortho"]), per_task_pool=True),
     _spec("vit_finetune", "Fine-tuning the prompt methods' ViT and head, no prompts (their lower bound); with "
@@ -135,5 +146,5 @@ SPECS = [
            ParamSpec(name="mask_logits", type="bool", default=False,
                      help="Class-incremental: mask the logits of classes outside the current experience while "
                           "training, as the prompt methods do.")),
-          lambda dim, p, n_exp, depth: NoPrompt(), per_task_pool=False, family="baselines"),
+          lambda dim, p, n_exp, depth: _methods().NoPrompt(), per_task_pool=False, family="baselines"),
 ]

@@ -1,31 +1,28 @@
 """Regularization: penalties that keep weights (or outputs) important for old experiences close."""
 from __future__ import annotations
 
-from avalanche.training import EWC, MAS, LwF, Naive, SynapticIntelligence
-from avalanche.training.plugins import RWalkPlugin
-
-from ..params import BadInput, ParamSpec
-from .base import ALL_SCENARIOS, StrategySpec
+from bench.spec.params import BadInput, ParamSpec
+from bench.strategies.base import ALL_SCENARIOS, StrategySpec, avalanche
 
 
 def _ewc(ctx, p):
     decay = p["decay_factor"] if p["mode"] == "online" else None
-    return EWC(**ctx.kwargs(), ewc_lambda=p["ewc_lambda"], mode=p["mode"], decay_factor=decay)
+    return avalanche("EWC")(**ctx.kwargs(), ewc_lambda=p["ewc_lambda"], mode=p["mode"], decay_factor=decay)
 
 
 def _rwalk(ctx, p):
     kw = ctx.kwargs()
-    kw["plugins"] = [*kw["plugins"], RWalkPlugin(ewc_lambda=p["ewc_lambda"], ewc_alpha=p["ewc_alpha"],
+    kw["plugins"] = [*kw["plugins"], avalanche("RWalkPlugin")(ewc_lambda=p["ewc_lambda"], ewc_alpha=p["ewc_alpha"],
                                                   delta_t=p["delta_t"])]
-    return Naive(**kw)
+    return avalanche("Naive")(**kw)
 
 
 def _no_embeddings(params: dict, bench_params: dict, bench) -> None:
     """RWalk's path-integral importance divides by each parameter's movement: embedding rows of entities not
     in the current experience never move, giving 0/0 = NaN on the facts stream."""
-    if bench.kind == "facts":
-        raise BadInput("strategy 'rwalk' does not run on the facts stream (its importance is NaN for embedding "
-                       "rows that do not move): use ewc, si or mas")
+    if not bench.images:
+        raise BadInput(f"strategy 'rwalk' needs an image stream: on {bench.name!r} its importance is NaN for "
+                       "embedding rows that do not move; use ewc, si or mas")
 
 
 SPECS = [
@@ -44,7 +41,7 @@ SPECS = [
     ),
     StrategySpec(
         name="si", family="regularization", scenarios=ALL_SCENARIOS,
-        build=lambda ctx, p: SynapticIntelligence(**ctx.kwargs(), si_lambda=p["si_lambda"], eps=p["eps"]),
+        build=lambda ctx, p: avalanche("SynapticIntelligence")(**ctx.kwargs(), si_lambda=p["si_lambda"], eps=p["eps"]),
         paper="Zenke et al. 2017, Continual Learning Through Synaptic Intelligence",
         description="Synaptic Intelligence: importance accumulated online along the training path.",
         params=(
@@ -56,7 +53,7 @@ SPECS = [
     ),
     StrategySpec(
         name="lwf", family="regularization", scenarios=ALL_SCENARIOS,
-        build=lambda ctx, p: LwF(**ctx.kwargs(), alpha=p["alpha"], temperature=p["temperature"]),
+        build=lambda ctx, p: avalanche("LwF")(**ctx.kwargs(), alpha=p["alpha"], temperature=p["temperature"]),
         paper="Li & Hoiem 2016, Learning without Forgetting",
         description="Learning without Forgetting: distil the previous model's outputs on new data.",
         params=(
@@ -67,7 +64,7 @@ SPECS = [
     ),
     StrategySpec(
         name="mas", family="regularization", scenarios=ALL_SCENARIOS,
-        build=lambda ctx, p: MAS(**ctx.kwargs(), lambda_reg=p["lambda_reg"], alpha=p["alpha"]),
+        build=lambda ctx, p: avalanche("MAS")(**ctx.kwargs(), lambda_reg=p["lambda_reg"], alpha=p["alpha"]),
         paper="Aljundi et al. 2018, Memory Aware Synapses",
         description="Memory Aware Synapses: importance from the sensitivity of the output norm.",
         params=(

@@ -1,12 +1,8 @@
 """Rehearsal: keep (or generate) samples of old experiences and train on them alongside new data."""
 from __future__ import annotations
 
-from avalanche.training import AGEM, DER, ER_ACE, GEM, MIR, ClassBalancedBuffer, GDumb, Naive
-from avalanche.training.plugins import ReplayPlugin
-from avalanche.training.storage_policy import ReservoirSamplingBuffer
-
-from ..params import ParamSpec
-from .base import ALL_SCENARIOS, StrategySpec, mem_size_param
+from bench.spec.params import ParamSpec
+from bench.strategies.base import ALL_SCENARIOS, StrategySpec, avalanche, mem_size_param
 
 _MEM = mem_size_param()
 _BATCH_MEM = ParamSpec(name="batch_size_mem", type="int", default=10, min=1, max=1024,
@@ -15,12 +11,12 @@ _BATCH_MEM = ParamSpec(name="batch_size_mem", type="int", default=10, min=1, max
 
 def _replay(ctx, p):
     if p["buffer"] == "class_balanced":
-        policy = ClassBalancedBuffer(max_size=p["mem_size"], adaptive_size=True)
+        policy = avalanche("ClassBalancedBuffer")(max_size=p["mem_size"], adaptive_size=True)
     else:
-        policy = ReservoirSamplingBuffer(max_size=p["mem_size"])
+        policy = avalanche("ReservoirSamplingBuffer")(max_size=p["mem_size"])
     kw = ctx.kwargs()
-    kw["plugins"] = [*kw["plugins"], ReplayPlugin(mem_size=p["mem_size"], storage_policy=policy)]
-    return Naive(**kw)
+    kw["plugins"] = [*kw["plugins"], avalanche("ReplayPlugin")(mem_size=p["mem_size"], storage_policy=policy)]
+    return avalanche("Naive")(**kw)
 
 
 def _mem(p: dict, n_experiences: int) -> int:
@@ -42,14 +38,14 @@ SPECS = [
     ),
     StrategySpec(
         name="gdumb", family="rehearsal", scenarios=ALL_SCENARIOS, memory=_mem,
-        build=lambda ctx, p: GDumb(**ctx.kwargs(), mem_size=p["mem_size"]),
+        build=lambda ctx, p: avalanche("GDumb")(**ctx.kwargs(), mem_size=p["mem_size"]),
         paper="Prabhu et al. 2020, GDumb: A Simple Approach that Questions Our Progress in Continual Learning",
         description="Greedily fill a class-balanced buffer, retrain from scratch on the buffer only.",
         params=(_MEM,),
     ),
     StrategySpec(
         name="gem", family="rehearsal", scenarios=ALL_SCENARIOS, memory=_per_exp_mem,
-        build=lambda ctx, p: GEM(**ctx.kwargs(), patterns_per_exp=p["patterns_per_exp"],
+        build=lambda ctx, p: avalanche("GEM")(**ctx.kwargs(), patterns_per_exp=p["patterns_per_exp"],
                                  memory_strength=p["memory_strength"]),
         paper="Lopez-Paz & Ranzato 2017, Gradient Episodic Memory for Continual Learning",
         description="Project each gradient so that the loss on stored samples of every old experience does not grow.",
@@ -62,7 +58,7 @@ SPECS = [
     ),
     StrategySpec(
         name="agem", family="rehearsal", scenarios=ALL_SCENARIOS, memory=_per_exp_mem,
-        build=lambda ctx, p: AGEM(**ctx.kwargs(), patterns_per_exp=p["patterns_per_exp"],
+        build=lambda ctx, p: avalanche("AGEM")(**ctx.kwargs(), patterns_per_exp=p["patterns_per_exp"],
                                   sample_size=p["sample_size"]),
         paper="Chaudhry et al. 2019, Efficient Lifelong Learning with A-GEM",
         description="Averaged GEM: one projection against the average gradient of a memory sample.",
@@ -75,8 +71,8 @@ SPECS = [
     ),
     StrategySpec(
         name="der", family="rehearsal", scenarios=("class", "domain"), memory=_mem,  # no task labels in its forward
-        build=lambda ctx, p: DER(**ctx.kwargs(), mem_size=p["mem_size"], batch_size_mem=p["batch_size_mem"],
-                                 alpha=p["alpha"], beta=p["beta"]),
+        build=lambda ctx, p: avalanche("DER")(**ctx.kwargs(), mem_size=p["mem_size"],
+                                              batch_size_mem=p["batch_size_mem"], alpha=p["alpha"], beta=p["beta"]),
         paper="Buzzega et al. 2020, Dark Experience for General Continual Learning (DER++)",
         description="Dark experience replay: replay stored logits (and labels) of old samples.",
         params=(
@@ -87,14 +83,15 @@ SPECS = [
     ),
     StrategySpec(
         name="er_ace", family="rehearsal", scenarios=ALL_SCENARIOS, memory=_mem,
-        build=lambda ctx, p: ER_ACE(**ctx.kwargs(), mem_size=p["mem_size"], batch_size_mem=p["batch_size_mem"]),
+        build=lambda ctx, p: avalanche("ER_ACE")(**ctx.kwargs(), mem_size=p["mem_size"],
+                                                 batch_size_mem=p["batch_size_mem"]),
         paper="Caccia et al. 2022, New Insights on Reducing Abrupt Representation Change in Online Continual Learning",
         description="Replay with asymmetric cross-entropy: new data only competes among the current classes.",
         params=(_MEM, _BATCH_MEM),
     ),
     StrategySpec(
         name="mir", family="rehearsal", scenarios=ALL_SCENARIOS, memory=_mem,
-        build=lambda ctx, p: MIR(**ctx.kwargs(), mem_size=p["mem_size"], subsample=p["subsample"],
+        build=lambda ctx, p: avalanche("MIR")(**ctx.kwargs(), mem_size=p["mem_size"], subsample=p["subsample"],
                                  batch_size_mem=p["batch_size_mem"]),
         paper="Aljundi et al. 2019, Online Continual Learning with Maximally Interfered Retrieval",
         description="Replay the stored samples whose loss a virtual update would increase the most.",

@@ -56,8 +56,8 @@ def app_server(tmp_path_factory):
         _wait_healthy(url, proc, log)
         yield url, store_path
     finally:
-        from bench.jobs import stop_pool
-        from bench.store import Store
+        from bench.execute.jobs import stop_pool
+        from bench.results.store import Store
 
         if store_path.exists():
             stop_pool(Store(store_path))

@@ -131,9 +131,10 @@ def test_run_detail_downloads_charts_and_rows(app_server, browser):
 
 def test_run_detail_of_a_training_run_updates_itself(app_server, page):
     """Opened while the run is still queued, the page follows it to 'finished' with no reload."""
-    from bench import jobs
-    from bench.config import RunConfig
-    from bench.store import TERMINAL, Store
+    from bench.execute import jobs
+    from bench.results.store import Store
+    from bench.spec.config import RunConfig
+    from bench.spec.status import TERMINAL
 
     url, store_path = app_server
     store = Store(store_path)

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from e2e_helpers import CHROMIUM, StreamlitServer, no_exceptions, screenshot, wait_until
 
-from bench import jobs
-from bench.config import RunConfig
-from bench.store import Store
+from bench.execute import jobs
+from bench.results.store import Store
+from bench.spec.config import RunConfig
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -86,7 +86,7 @@ def test_killing_the_server_while_runs_train_loses_nothing(server, page, tmp_pat
     screenshot(page, "restart-03-after-restart-all-finished")
     assert {st for st, _ in statuses(store, run_ids).values()} == {"finished"}
 
-    from bench.runner import run  # the same configs in-process, into another store: same seed -> same rows
+    from bench.train.runner import run  # the same configs in-process, into another store: same seed -> same rows
 
     ref = Store(tmp_path / "reference.duckdb")
     for run_id, cfg in zip(run_ids, CONFIGS, strict=True):

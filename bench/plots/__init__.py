@@ -1,0 +1,1 @@
+"""DataFrames -> Altair charts, and the strategy palette. No Streamlit, no torch."""

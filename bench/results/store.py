@@ -1,0 +1,287 @@
+"""The DuckDB results store: schema, migrations-by-refusal, and every read and write.
+
+Concurrency discipline (DuckDB lets one process hold a file at a time, readers included): every
+access opens a short connection while holding an exclusive ``flock`` on ``<store>.lock``; nobody
+keeps a connection open. Writers batch rows, so the lock is held for milliseconds. A lock error from
+DuckDB itself (e.g. a foreign process) is retried with a bounded back-off.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+import pandas as pd
+
+from bench.spec.params import BadInput
+from bench.spec.status import Status
+
+SCHEMA_VERSION = 1
+DEFAULT_STORE = Path("results") / "bench.duckdb"
+
+_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS runs (
+        run_id VARCHAR PRIMARY KEY, group_id VARCHAR, sweep_id VARCHAR,
+        benchmark VARCHAR, scenario VARCHAR, strategy VARCHAR, family VARCHAR, seed INTEGER,
+        config_json VARCHAR, status VARCHAR, error VARCHAR, cancel_requested BOOLEAN DEFAULT FALSE,
+        created_at DOUBLE, started_at DOUBLE, first_iteration_at DOUBLE, finished_at DOUBLE, heartbeat_at DOUBLE,
+        device VARCHAR, host VARCHAR, worker_pid INTEGER,
+        n_experiences INTEGER, current_exp INTEGER, iteration INTEGER, est_iterations INTEGER)""",
+    # One row per (evaluation point, test experience): the accuracy matrix and the dense curves.
+    """CREATE TABLE IF NOT EXISTS evaluations (
+        run_id VARCHAR, point INTEGER, kind VARCHAR, trained_exp INTEGER, iteration INTEGER,
+        test_exp INTEGER, accuracy DOUBLE, loss DOUBLE, n INTEGER)""",
+    # One row per (evaluation point, test experience, class): per-class recall.
+    """CREATE TABLE IF NOT EXISTS class_recall (
+        run_id VARCHAR, point INTEGER, test_exp INTEGER, class_id INTEGER, correct INTEGER, total INTEGER)""",
+    # Training loss / accuracy over windows of iterations.
+    """CREATE TABLE IF NOT EXISTS train_curve (
+        run_id VARCHAR, iteration INTEGER, trained_exp INTEGER, epoch INTEGER,
+        loss DOUBLE, accuracy DOUBLE, n INTEGER)""",
+    # Extra measures at each evaluation point (facts stream): recognition per experience, hallucination.
+    """CREATE TABLE IF NOT EXISTS probes (
+        run_id VARCHAR, point INTEGER, test_exp INTEGER, measure VARCHAR, value DOUBLE, n INTEGER)""",
+    # Per-run scalar results, long format: acc, bwt, time_s, peak_memory_mb, ...
+    """CREATE TABLE IF NOT EXISTS run_metrics (run_id VARCHAR, metric VARCHAR, value DOUBLE)""",
+]
+ROW_TABLES = ("evaluations", "class_recall", "train_curve", "probes", "run_metrics")
+RUN_COLUMNS = (
+    "run_id", "group_id", "sweep_id", "benchmark", "scenario", "strategy", "family", "seed", "config_json",
+    "status", "error", "cancel_requested", "created_at", "started_at", "first_iteration_at", "finished_at",
+    "heartbeat_at",
+    "device", "host", "worker_pid", "n_experiences", "current_exp", "iteration", "est_iterations",
+)
+
+
+def resolve_store_path(path: str | os.PathLike | None = None) -> Path:
+    """--store PATH, else $BENCH_STORE, else results/bench.duckdb (relative to the working directory)."""
+    chosen = path or os.environ.get("BENCH_STORE") or DEFAULT_STORE
+    return Path(chosen).expanduser()
+
+
+class Store:
+    """Handle on one results file. Cheap to create; holds no connection."""
+
+    def __init__(self, path: str | os.PathLike | None = None, *, create: bool = True) -> None:
+        self.path = resolve_store_path(path)
+        if self.path.is_dir():
+            raise BadInput(f"store path {str(self.path)!r} is a directory: expected a .duckdb file path")
+        parent = self.path.parent
+        if not parent.exists():
+            if self.path == DEFAULT_STORE or path is None:
+                parent.mkdir(parents=True, exist_ok=True)
+            else:
+                raise BadInput(f"store path {str(self.path)!r}: directory {str(parent)!r} does not exist")
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        if create:
+            had_lock = self.lock_path.exists()
+            try:
+                self._init()
+            except BadInput:
+                if not had_lock:  # a refused store leaves nothing behind
+                    self.lock_path.unlink(missing_ok=True)
+                raise
+
+    # -- connection discipline -------------------------------------------------------------------
+    @contextlib.contextmanager
+    def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short connection under the cross-process lock. Callers must not keep it."""
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise BadInput(f"store path {str(self.path)!r} is not usable: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            con = self._open(read_only)
+            try:
+                yield con
+            finally:
+                con.close()
+        finally:
+            os.close(fd)  # closing the descriptor releases the flock
+
+    def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        delay = 0.01
+        for attempt in range(40):
+            try:
+                return duckdb.connect(str(self.path), read_only=read_only and self.path.exists())
+            except duckdb.IOException as exc:
+                msg = str(exc)
+                if "lock" not in msg.lower() or attempt == 39:
+                    raise BadInput(f"store path {str(self.path)!r} cannot be opened: {msg.splitlines()[0]}") from None
+            except duckdb.Error as exc:
+                raise BadInput(
+                    f"store path {str(self.path)!r} is not a DuckDB results store: {str(exc).splitlines()[0]}"
+                ) from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+        raise AssertionError("unreachable")
+
+    def _init(self) -> None:
+        with self.connect() as con:
+            tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+            if "meta" in tables:
+                row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                found = int(row[0]) if row else 0
+                if found != SCHEMA_VERSION:
+                    raise BadInput(
+                        f"store {str(self.path)!r} has schema version {found}; this version of the bench reads "
+                        f"version {SCHEMA_VERSION}: export it with the matching version or use a new store path"
+                    )
+            elif tables:
+                raise BadInput(f"store path {str(self.path)!r} holds a DuckDB file that is not a results store")
+            for stmt in _SCHEMA:
+                con.execute(stmt)
+            con.execute(
+                "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", [str(SCHEMA_VERSION)]
+            )
+
+    # -- writes ----------------------------------------------------------------------------------
+    def insert_runs(self, rows: list[dict]) -> None:
+        """Insert new run rows (queued or running) in one transaction."""
+        if not rows:
+            return
+        df = pd.DataFrame([{c: r.get(c) for c in RUN_COLUMNS} for r in rows], columns=list(RUN_COLUMNS))
+        df["cancel_requested"] = df["cancel_requested"].fillna(False).astype(bool)
+        with self.connect() as con:
+            con.register("new_runs", df)
+            con.execute(f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) SELECT {', '.join(RUN_COLUMNS)} FROM new_runs")
+
+    def update_run(self, run_id: str, **fields) -> None:
+        bad = set(fields) - set(RUN_COLUMNS)
+        if bad:
+            raise ValueError(f"unknown run columns {sorted(bad)}")
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        with self.connect() as con:
+            con.execute(f"UPDATE runs SET {cols} WHERE run_id = ?", [*fields.values(), run_id])
+
+    def write(self, run_id: str, rows: dict[str, list[dict]], run_fields: dict | None = None) -> None:
+        """Append batches of tidy rows (table -> list of row dicts) and update the run, atomically."""
+        with self.connect() as con:
+            con.execute("BEGIN")
+            for table, batch in rows.items():
+                if table not in ROW_TABLES:
+                    raise ValueError(f"unknown table {table!r}")
+                if not batch:
+                    continue
+                df = pd.DataFrame(batch)
+                df.insert(0, "run_id", run_id)
+                con.register("batch_rows", df)
+                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM batch_rows")
+                con.unregister("batch_rows")
+            if run_fields:
+                cols = ", ".join(f"{k} = ?" for k in run_fields)
+                con.execute(f"UPDATE runs SET {cols} WHERE run_id = ?", [*run_fields.values(), run_id])
+            con.execute("COMMIT")
+
+    def claim_next(self, *, host: str, pid: int) -> dict | None:
+        """Atomically move the oldest queued run to running for this worker; None if the queue is empty."""
+        with self.connect() as con:
+            row = con.execute(
+                "SELECT run_id, config_json FROM runs WHERE status = ? ORDER BY created_at, run_id LIMIT 1",
+                [Status.QUEUED],
+            ).fetchone()
+            if row is None:
+                return None
+            now = time.time()
+            con.execute(
+                "UPDATE runs SET status = ?, started_at = ?, heartbeat_at = ?, host = ?, worker_pid = ? "
+                "WHERE run_id = ?",
+                [Status.RUNNING, now, now, host, pid, row[0]],
+            )
+        return {"run_id": row[0], "config": json.loads(row[1])}
+
+    def claim(self, run_id: str, *, host: str, pid: int) -> dict | None:
+        """Atomically move one given queued run to running; None if it is not queued any more."""
+        with self.connect() as con:
+            row = con.execute("SELECT config_json FROM runs WHERE run_id = ? AND status = ?",
+                              [run_id, Status.QUEUED]).fetchone()
+            if row is None:
+                return None
+            now = time.time()
+            con.execute("UPDATE runs SET status = ?, started_at = ?, heartbeat_at = ?, host = ?, "
+                        "worker_pid = ? WHERE run_id = ?", [Status.RUNNING, now, now, host, pid, run_id])
+        return {"run_id": run_id, "config": json.loads(row[0])}
+
+    def request_cancel(self, run_id: str) -> str | None:
+        """Cancel a queued run at once, or flag a running one for its worker. Returns the new status."""
+        with self.connect() as con:
+            row = con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone()
+            if row is None:
+                return None
+            if row[0] == Status.QUEUED:
+                con.execute("UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?",
+                            [Status.CANCELLED, time.time(), run_id])
+                return Status.CANCELLED
+            if row[0] == Status.RUNNING:
+                con.execute("UPDATE runs SET cancel_requested = TRUE WHERE run_id = ?", [run_id])
+            return Status(row[0])
+
+    def delete_runs(self, run_ids: list[str]) -> None:
+        """Delete finished/failed/... runs and all their rows. Running runs are left alone."""
+        with self.connect() as con:
+            con.execute("BEGIN")
+            keep = {r[0] for r in con.execute(
+                "SELECT run_id FROM runs WHERE status = ? AND list_contains(?, run_id)", [Status.RUNNING, run_ids]
+            ).fetchall()}
+            ids = [r for r in run_ids if r not in keep]
+            for table in (*ROW_TABLES, "runs"):
+                con.execute(f"DELETE FROM {table} WHERE list_contains(?, run_id)", [ids])
+            con.execute("COMMIT")
+
+    # -- reads -----------------------------------------------------------------------------------
+    def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        """Run one parameterised read query and return a DataFrame (user input only ever in params)."""
+        with self.connect(read_only=True) as con:
+            return con.execute(sql, params or []).df()
+
+    def run_row(self, run_id: str) -> dict | None:
+        df = self.query("SELECT * FROM runs WHERE run_id = ?", [run_id])
+        return None if df.empty else df.iloc[0].to_dict()
+
+    def cancel_requested(self, run_id: str) -> bool:
+        df = self.query("SELECT cancel_requested FROM runs WHERE run_id = ?", [run_id])
+        return bool(not df.empty and df.iloc[0, 0])
+
+    def statuses(self, run_ids: list[str]) -> dict[str, Status]:
+        """run_id -> status of the given runs that exist."""
+        df = self.query("SELECT run_id, status FROM runs WHERE list_contains(?, run_id)", [run_ids])
+        return {r: Status(s) for r, s in zip(df.run_id, df.status, strict=True)}
+
+    def running(self) -> pd.DataFrame:
+        """(run_id, host, worker_pid, heartbeat_at) of every run shown as running."""
+        return self.query("SELECT run_id, host, worker_pid, heartbeat_at FROM runs WHERE status = ?",
+                          [Status.RUNNING])
+
+    def running_on(self, *, host: str, pid: int) -> list[str]:
+        """The runs a given worker process holds as running."""
+        df = self.query("SELECT run_id FROM runs WHERE status = ? AND worker_pid = ? AND host = ?",
+                        [Status.RUNNING, pid, host])
+        return list(df.run_id)
+
+    def queued(self, run_ids: list[str] | None = None) -> list[str]:
+        """Queued run ids, oldest first (among `run_ids` when given)."""
+        sql, params = "SELECT run_id FROM runs WHERE status = ?", [Status.QUEUED]
+        if run_ids is not None:
+            sql += " AND list_contains(?, run_id)"
+            params.append(run_ids)
+        return list(self.query(sql + " ORDER BY created_at, run_id", params).run_id)
+
+    def cancel_flags(self, run_ids: list[str]) -> list[str]:
+        """The runs among `run_ids` whose cancel was requested."""
+        df = self.query("SELECT run_id FROM runs WHERE cancel_requested AND list_contains(?, run_id)", [run_ids])
+        return list(df.run_id)
+
+    def table(self, name: str, run_ids: list[str] | None = None) -> pd.DataFrame:
+        """Every row of one table (of the given runs), for export."""
+        if name not in ("runs", *ROW_TABLES):
+            raise ValueError(f"unknown table {name!r}")
+        if run_ids is None:
+            return self.query(f"SELECT * FROM {name}")
+        return self.query(f"SELECT * FROM {name} WHERE list_contains(?, run_id)", [run_ids])

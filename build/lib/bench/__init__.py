@@ -1,0 +1,1 @@
+"""The continual-learning bench engine: task streams, strategies, runs, metrics and the results store."""

@@ -1,0 +1,378 @@
+"""Performance harness: the same continual-learning work done three ways, in one process, timed side by side.
+
+    python -m bench.perf                 # the full table (a few minutes)
+    python -m bench.perf --quick         # a smoke version for CI (seconds, once torch and Avalanche are imported)
+    python -m bench.perf --json          # ... and, as the last line, one JSON object with every figure
+
+The ways, on the same stream, model, optimizer (SGD), batch size, epochs and evaluation schedule (the
+end-of-experience accuracy matrix and a dense evaluation every K training iterations, K as the runner picks it):
+
+1. plain     a plain PyTorch loop written here: tensors on the device, a randperm per epoch, accuracy on every
+             test experience under torch.no_grad().
+2. avalanche Avalanche as shipped: Naive over its DataLoader path, an EvaluationPlugin with accuracy and
+             forgetting metrics (no loggers), periodic evaluation every K iterations (PeriodicEval, as shipped).
+3. runner    the bench's runner (bench.runner.run), recording everything into a DuckDB store as it does for users,
+             with its fast data path (bench.fastpath); `runner, fast=False` is the same with Avalanche's loader.
+
+Times are medians over repetitions that run the ways round-robin (so background load hits them alike), after
+warm-up runs. The timed span is the training phase: every experience's training with its evaluations, from the
+first training step to the last end-of-experience evaluation (the runner's `train_time_s`); set-up (building the
+model, the Avalanche benchmark, the strategy) is outside it. Also measured: training alone (no evaluations), one
+evaluation pass alone, submit-to-first-iteration latency from the job system, and the store under load
+(bench.perf_store).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from bench.perf.report import check_targets, header, render
+from bench.perf.setup import (
+    QUICK_EPOCHS,
+    WORKLOADS,
+    Setup,
+    Workload,
+    _forward,
+    _quiet,
+    _sync,
+    plain_evaluate,
+    registered,
+    synthetic_cifar_spec,
+)
+from bench.spec.status import Status
+
+
+def plain(s: Setup, *, evals: bool = True) -> dict:
+    model = s.model()
+    opt = torch.optim.SGD(model.parameters(), lr=s.w.lr)
+    crit = torch.nn.CrossEntropyLoss()
+    data = [(e.train_x.to(s.device), e.train_y.to(s.device), e.task_label) for e in s.stream.experiences]
+    torch.manual_seed(s.seed)
+    n_evals, it, row = 0, 0, []
+    if evals:
+        plain_evaluate(model, s.tests)  # the initial row, before the timed span (as the runner does)
+    _sync(s.device)
+    t0 = time.perf_counter()
+    for x, y, task in data:
+        for _ in range(s.w.epochs):
+            for idx in torch.randperm(len(x), device=s.device).split(s.w.batch_size):
+                opt.zero_grad()
+                loss = crit(_forward(model, x[idx], task), y[idx])
+                loss.backward()
+                opt.step()
+                it += 1
+                if evals and it % s.eval_every == 0:
+                    plain_evaluate(model, s.tests)
+                    n_evals += 1
+        if evals:
+            row = plain_evaluate(model, s.tests)
+            n_evals += 1
+    _sync(s.device)
+    dt = time.perf_counter() - t0
+    return {"s": dt, "evals": n_evals, "iterations": it, "acc": float(np.mean(row)) if row else None}
+
+
+# -- way 2: Avalanche as shipped ---------------------------------------------------------------------------------------
+def avalanche_strategy(s: Setup, *, metrics: bool, evals: bool, fast: bool = False):
+    from avalanche.evaluation.metrics import accuracy_metrics, forgetting_metrics
+    from avalanche.training import Naive
+    from avalanche.training.plugins import EvaluationPlugin
+
+    model = s.model()
+    ms = (accuracy_metrics(experience=True, stream=True), forgetting_metrics(experience=True, stream=True))
+    evaluator = EvaluationPlugin(*(ms if metrics else ()), loggers=[])
+    strategy = Naive(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=s.w.lr),
+                     criterion=torch.nn.CrossEntropyLoss(), train_mb_size=s.w.batch_size, train_epochs=s.w.epochs,
+                     eval_mb_size=1024, device=s.device, evaluator=evaluator,
+                     eval_every=s.eval_every if evals else -1, peval_mode="iteration")
+    if fast:
+        from bench.train.fastpath import enable
+
+        enable(strategy)
+    return strategy
+
+
+def avalanche(s: Setup, *, metrics: bool = True, evals: bool = True, fast: bool = False) -> dict:
+    strategy = avalanche_strategy(s, metrics=metrics, evals=evals, fast=fast)
+    bench = s.avalanche_benchmark()
+    counter = {"n": 0}
+    original_eval = strategy.eval
+
+    def counting_eval(*a, **k):
+        counter["n"] += 1
+        return original_eval(*a, **k)
+
+    strategy.eval = counting_eval
+    torch.manual_seed(s.seed)
+    _sync(s.device)
+    t0 = time.perf_counter()
+    for exp in bench.train_stream:
+        strategy.train(exp, eval_streams=[bench.test_stream] if evals else [], num_workers=0)
+    _sync(s.device)
+    dt = time.perf_counter() - t0
+    acc = None
+    if metrics and evals:
+        last = strategy.evaluator.get_last_metrics()
+        accs = [v for k, v in last.items() if k.startswith("Top1_Acc_Exp/eval_phase/test_stream")]
+        acc = float(np.mean(accs)) if accs else None
+    strategy.eval = original_eval
+    return {"s": dt, "evals": counter["n"], "iterations": int(strategy.clock.train_iterations), "acc": acc,
+            "strategy": strategy}
+
+
+# -- way 3: the bench's runner, recording into DuckDB ------------------------------------------------------------------
+def timed_store(path: Path):
+    """A Store that logs the duration of every access (what the runner pays for recording)."""
+    from bench.results.store import Store
+
+    class TimedStore(Store):
+        def __init__(self, *a, **k):
+            self.calls: list[tuple[str, float, bool]] = []  # (method, seconds, wrote run_metrics)
+            super().__init__(*a, **k)
+
+        def _timed(self, name, fn, *a, final=False, **k):
+            t = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                self.calls.append((name, time.perf_counter() - t, final))
+
+        def write(self, run_id, rows, run_fields=None):
+            return self._timed("write", super().write, run_id, rows, run_fields, final="run_metrics" in rows)
+
+        def update_run(self, run_id, **fields):
+            return self._timed("update_run", super().update_run, run_id, **fields)
+
+        def insert_runs(self, rows):
+            return self._timed("insert_runs", super().insert_runs, rows)
+
+        def query(self, sql, params=None):
+            return self._timed("query", super().query, sql, params)
+
+    return TimedStore(path)
+
+
+def runner(s: Setup, store, *, fast: bool = True) -> dict:
+    from bench.train.runner import run
+
+    cfg = replace(s.cfg, fast=fast)
+    store.calls.clear()
+    t0 = time.perf_counter()
+    result = run(cfg, store=store)
+    total = time.perf_counter() - t0
+    if result["status"] != Status.FINISHED:
+        raise RuntimeError(f"runner failed: {result['error']}")
+    m = result["metrics"]
+    # Store accesses inside the timed training phase: every access before the final write of the results (the
+    # first-step write, which also carries the initial evaluation, and any on the 2 s cadence), minus the run's
+    # insert; the final write with the results comes after the timed span, as the plain loop's bookkeeping would.
+    calls = store.calls
+    last = next(i for i, c in enumerate(calls) if c[2])
+    io = [c for c in calls[:last] if c[0] != "insert_runs"]
+    return {"s": m["train_time_s"], "total_s": total, "evals": int(m["iterations"] // m["eval_every"]) + len(
+        result["accuracy_matrix"]), "iterations": int(m["iterations"]), "acc": m["acc"],
+            "io_s": sum(c[1] for c in io), "io_calls": len(io)}
+
+
+# -- evaluation passes alone -------------------------------------------------------------------------------------------
+def eval_passes(s: Setup, strategy, n: int) -> dict[str, list[float]]:
+    """One evaluation of every test experience, n times each way, round-robin, on the same trained model."""
+    from bench.train.recorder import Recorder
+
+    model = strategy.model
+    recorder = Recorder(stream=s.stream, device=s.device, eval_every=s.eval_every, sink=lambda rows, fields: None)
+    test_stream = s.avalanche_benchmark().test_stream
+    ways = {
+        "plain_eval": lambda: plain_evaluate(model, s.tests),
+        "avalanche_eval": lambda: strategy.eval(test_stream, num_workers=0),
+        "recorder_eval": lambda: recorder.evaluate(model, kind="dense"),
+    }
+    out: dict[str, list[float]] = {k: [] for k in ways}
+    for rep in range(n + 1):
+        for k, fn in ways.items():
+            _sync(s.device)
+            t = time.perf_counter()
+            fn()
+            _sync(s.device)
+            if rep:
+                out[k].append(time.perf_counter() - t)
+    return out
+
+
+# -- one workload ------------------------------------------------------------------------------------------------------
+def measure_workload(w: Workload, device: torch.device, *, reps: int, warmup: int, full: bool,
+                     tmp: Path) -> dict:
+    s = Setup(w, device)
+    store = timed_store(tmp / f"{w.name}.duckdb")
+    ways: dict[str, Callable[[], dict]] = {
+        "plain": lambda: plain(s),
+        "avalanche": lambda: avalanche(s),
+        "runner": lambda: runner(s, store),
+    }
+    if full:
+        ways.update({
+            "runner_slow": lambda: runner(s, store, fast=False),
+            "plain_train": lambda: plain(s, evals=False),
+            "avalanche_train": lambda: avalanche(s, metrics=False, evals=False),
+            "avalanche_train_metrics": lambda: avalanche(s, metrics=True, evals=False),
+            "avalanche_train_fast": lambda: avalanche(s, metrics=False, evals=False, fast=True),
+        })
+    samples: dict[str, list[dict]] = {k: [] for k in ways}
+    last_strategy = None
+    for rep in range(warmup + reps):
+        for k, fn in ways.items():
+            r = fn()
+            if k == "avalanche":
+                last_strategy = r.pop("strategy")
+            r.pop("strategy", None)
+            if rep >= warmup:
+                samples[k].append(r)
+    evals = eval_passes(s, last_strategy, n=max(5, reps * 2))
+    res: dict = {"workload": w.name, "note": w.note, "benchmark": w.benchmark, "scenario": w.scenario,
+                 "n_experiences": len(s.stream.experiences), "epochs": w.epochs, "batch_size": w.batch_size,
+                 "eval_every": s.eval_every, "iterations": s.iterations, "train_samples": s.n_train,
+                 "test_samples": sum(len(t[0]) for t in s.tests), "device": str(device), "reps": reps,
+                 "ways": {}}
+    for k, rs in samples.items():
+        xs = [r["s"] for r in rs]
+        entry = {"ms": 1000 * statistics.median(xs), "ms_min": 1000 * min(xs), "ms_max": 1000 * max(xs),
+                 "evals": rs[0]["evals"], "iterations": rs[0]["iterations"], "acc": rs[0]["acc"],
+                 "images_per_s": s.n_train * w.epochs / statistics.median(xs)}
+        entry["ms_per_epoch"] = entry["ms"] / (len(s.stream.experiences) * w.epochs)
+        if "io_s" in rs[0]:
+            entry["store_io_ms"] = 1000 * statistics.median(r["io_s"] for r in rs)
+            entry["store_io_calls"] = rs[0]["io_calls"]
+            entry["compute_ms"] = 1000 * statistics.median(r["s"] - r["io_s"] for r in rs)
+            entry["run_total_ms"] = 1000 * statistics.median(r["total_s"] for r in rs)
+        res["ways"][k] = entry
+    for k, xs in evals.items():
+        res["ways"][k] = {"ms": 1000 * statistics.median(xs), "ms_min": 1000 * min(xs), "ms_max": 1000 * max(xs)}
+    W = res["ways"]
+
+    def ratio(a, b, key="ms"):
+        return W[a][key] / W[b]["ms"] if a in W and b in W else None
+
+    ratios = {
+        "runner_vs_plain": ratio("runner", "plain"),
+        "avalanche_vs_plain": ratio("avalanche", "plain"),
+        "runner_compute_vs_plain": ratio("runner", "plain", "compute_ms"),
+        "runner_slow_vs_plain": ratio("runner_slow", "plain"),
+        "fast_path_speedup": (W["runner_slow"]["ms"] / W["runner"]["ms"]) if "runner_slow" in W else None,
+        "avalanche_train_vs_plain": ratio("avalanche_train", "plain_train"),
+        "avalanche_train_metrics_vs_plain": ratio("avalanche_train_metrics", "plain_train"),
+        "avalanche_train_fast_vs_plain": ratio("avalanche_train_fast", "plain_train"),
+        "avalanche_eval_vs_plain": ratio("avalanche_eval", "plain_eval"),
+        "recorder_eval_vs_plain": ratio("recorder_eval", "plain_eval"),
+    }
+    res["ratios"] = {k: v for k, v in ratios.items() if v is not None}
+    return res
+
+
+# -- job-system latency ------------------------------------------------------------------------------------------------
+def measure_latency(tmp: Path, n: int) -> dict:
+    """Submit-to-first-iteration from the app's job system: cold (no worker yet: the first submit starts the pool,
+    which imports torch and Avalanche) and warm (a pool worker already waiting)."""
+    from bench.execute import jobs
+    from bench.results.store import Store
+    from bench.spec.config import RunConfig
+
+    store = Store(tmp / "jobs.duckdb")
+    cfg = RunConfig(benchmark="split-digits", scenario="class", strategy="naive", epochs=1)
+    try:
+        (rid,) = jobs.submit([cfg], store=store)  # what the Launch page does: submit, then make sure a pool runs
+        jobs.ensure_pool(store, workers=1)
+        jobs.wait(store, [rid], timeout=300, poll=0.05)
+        row = store.run_row(rid)
+        cold = row["first_iteration_at"] - row["created_at"]
+        warm = []
+        for seed in range(1, n + 1):
+            (rid,) = jobs.submit([cfg.with_seed(seed)], store=store)
+            jobs.wait(store, [rid], timeout=120, poll=0.05)
+            row = store.run_row(rid)
+            warm.append(row["first_iteration_at"] - row["created_at"])
+    finally:
+        jobs.stop_pool(store)
+    return {"cold_ms": 1000 * cold, "warm_ms_p50": 1000 * statistics.median(warm), "warm_ms_max": 1000 * max(warm),
+            "n": n, "poll_s": jobs.POLL_S}
+
+
+# -- output ---------------------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.perf", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="CI smoke mode: split-digits at 1 epoch, few repetitions, "
+                                                        "a small store, no job-system latency")
+    p.add_argument("--json", action="store_true", help="print one JSON object with every figure as the last line")
+    p.add_argument("--reps", type=int, default=None, help="timed repetitions per way (default 9; quick 3)")
+    p.add_argument("--warmup", type=int, default=None, help="warm-up repetitions (default 2; quick 1)")
+    p.add_argument("--workloads", default=None,
+                   help=f"comma-separated, from {', '.join(WORKLOADS)} (default: all that apply to the device; "
+                        "none: only the job-system and store figures)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--store-runs", type=int, default=None, help="synthetic runs in the store test (default 1000; "
+                                                                "quick 50; 0 skips it)")
+    p.add_argument("--latency", type=int, default=None, help="warm submits timed (default 5; quick 0 skips it)")
+    args = p.parse_args(argv)
+    args.reps = args.reps or (3 if args.quick else 9)
+    args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
+    store_runs = args.store_runs if args.store_runs is not None else (50 if args.quick else 1000)
+    latency_n = args.latency if args.latency is not None else (0 if args.quick else 5)
+
+    from bench.train.runner import resolve_device
+
+    device = resolve_device(args.device)
+    threads = int(os.environ.get("BENCH_TORCH_THREADS", "1"))
+    torch.set_num_threads(threads)  # what the runner does; every way runs under the same setting
+    if args.workloads == "none":
+        names = []
+    elif args.workloads:
+        names = [n.strip() for n in args.workloads.split(",") if n.strip()]
+        unknown = [n for n in names if n not in WORKLOADS]
+        if unknown:
+            p.error(f"unknown workload {unknown[0]!r}: expected one of {', '.join(WORKLOADS)}")
+    else:
+        names = ["split-digits"] if args.quick else [n for n, w in WORKLOADS.items()
+                                                      if not w.gpu_only or device.type == "cuda"]
+    ctx = _quiet()
+    try:
+        out: dict = {"header": header(device, args), "workloads": []}
+        with tempfile.TemporaryDirectory(prefix="bench-perf-") as tmpdir:
+            tmp = Path(tmpdir)
+            # CIFAR-sized on a GPU; a token size where the workload is forced onto a CPU (to exercise the code)
+            n_train, n_test = (10000, 2000) if device.type == "cuda" and not args.quick else (640, 160)
+            with registered(synthetic_cifar_spec(n_train, n_test)):
+                for name in names:
+                    w = WORKLOADS[name]
+                    if args.quick:
+                        w = replace(w, epochs=QUICK_EPOCHS)
+                    out["workloads"].append(measure_workload(w, device, reps=args.reps, warmup=args.warmup,
+                                                             full=not args.quick, tmp=tmp))
+            if latency_n:
+                out["latency"] = measure_latency(tmp, latency_n)
+            if store_runs:
+                from bench.perf.store import measure
+
+                out["store"] = measure(tmp / "load.duckdb", n_runs=store_runs, reps=2 if args.quick else args.reps,
+                                       big_groups=None if args.quick else 20)
+    finally:
+        ctx.__exit__(None, None, None)
+    targets = check_targets(out)
+    out["targets"] = {k: v for k, v in targets.items()}
+    print(render(out), flush=True)
+    out["targets"] = {k: {"met": bool(ok), "value": v} for k, (ok, v) in targets.items()}
+    first = out["workloads"][0] if out["workloads"] else {"ratios": {}}
+    out["ratios"] = dict(first["ratios"])  # the headline comparisons, on the first workload (split-digits)
+    out["ratios_workload"] = first.get("workload")
+    if args.json:
+        print(json.dumps(out, default=float), flush=True)
+    return 0
+

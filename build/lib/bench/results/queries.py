@@ -1,0 +1,305 @@
+"""Read-only queries over the store, returning tidy DataFrames or plain dicts. All SQL is parameterised."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+
+from bench.results.store import ROW_TABLES, Store
+from bench.spec.status import Status
+
+
+def runs(store: Store, *, run_ids: list[str] | None = None) -> pd.DataFrame:
+    """One row per run, newest first (config columns, status, timings, progress)."""
+    sql = "SELECT * EXCLUDE (config_json), config_json FROM runs"
+    params: list = []
+    if run_ids is not None:
+        sql += " WHERE list_contains(?, run_id)"
+        params.append(run_ids)
+    return store.query(sql + " ORDER BY created_at DESC, run_id", params)
+
+
+def run_metrics(store: Store, run_ids: list[str]) -> pd.DataFrame:
+    """Long table (run_id, metric, value)."""
+    return store.query("SELECT run_id, metric, value FROM run_metrics WHERE list_contains(?, run_id)", [run_ids])
+
+
+def end_evaluations(store: Store, run_ids: list[str]) -> pd.DataFrame:
+    """The accuracy-matrix rows (kind 'end') and the initial evaluation, long format."""
+    return store.query(
+        "SELECT run_id, kind, trained_exp, test_exp, accuracy FROM evaluations "
+        "WHERE list_contains(?, run_id) AND kind IN ('end', 'initial') ORDER BY run_id, point, test_exp",
+        [run_ids],
+    )
+
+
+def accuracy_matrix(store: Store, run_id: str) -> np.ndarray:
+    """R[i, j] as stored (rows: trained experience in order; columns: test experience)."""
+    df = end_evaluations(store, [run_id])
+    df = df[df.kind == "end"]
+    if df.empty:
+        return np.zeros((0, 0))
+    return df.pivot(index="trained_exp", columns="test_exp", values="accuracy").sort_index().to_numpy()
+
+
+def run_result(store: Store, run_id: str) -> dict:
+    """The CLI's JSON shape for one run, rebuilt from stored rows only."""
+    row = store.run_row(run_id)
+    if row is None:
+        raise KeyError(run_id)
+    cfg = json.loads(row["config_json"])
+    m = run_metrics(store, [run_id])
+    metrics = {k: (None if v is None or not math.isfinite(v) else float(v))
+               for k, v in zip(m.metric, m.value, strict=True)}
+    error = row.get("error")
+    return {
+        "run_id": run_id, "status": row["status"], "benchmark": cfg["benchmark"], "scenario": cfg["scenario"],
+        "strategy": cfg["strategy"], "params": cfg["params"], "benchmark_params": cfg["benchmark_params"],
+        "seed": cfg["seed"], "device": row.get("device"), "metrics": metrics,
+        "accuracy_matrix": accuracy_matrix(store, run_id).tolist(),
+        "error": error.split("\n")[0] if isinstance(error, str) else None,
+    }
+
+
+# -- the app's views: everything aggregated here, so pages and charts only receive what they draw ---------------
+ROW_EXPORT_TABLES = ("runs", *ROW_TABLES)
+
+
+def run_overview(store: Store, *, now: float | None = None) -> pd.DataFrame:
+    """Every run, newest first, with progress (0..1), elapsed and estimated remaining seconds, and its ACC."""
+    import time
+
+    return store.query(
+        """
+        SELECT r.run_id, r.group_id, r.sweep_id, r.strategy, r.family, r.benchmark, r.scenario, r.seed,
+               r.status, r.error, r.device, r.cancel_requested, r.created_at, r.started_at, r.finished_at,
+               CAST(r.n_experiences AS DOUBLE) AS n_experiences, CAST(r.current_exp AS DOUBLE) AS current_exp,
+               CAST(r.iteration AS DOUBLE) AS iteration, CAST(r.est_iterations AS DOUBLE) AS est_iterations,
+               CASE WHEN r.started_at IS NULL THEN NULL
+                    ELSE coalesce(r.finished_at, ?) - r.started_at END AS elapsed_s,
+               CASE WHEN r.status = ? THEN 1.0
+                    ELSE least(1.0, coalesce(r.iteration / nullif(r.est_iterations, 0), 0.0)) END AS progress,
+               m.value AS acc, json_extract_string(r.config_json, '$.params.backbone') AS backbone
+        FROM runs r LEFT JOIN run_metrics m ON m.run_id = r.run_id AND m.metric = 'acc'
+        ORDER BY r.created_at DESC, r.run_id
+        """,
+        [now if now is not None else time.time(), Status.FINISHED],
+    ).assign(eta_s=lambda d: _eta(d))
+
+
+def _eta(d: pd.DataFrame) -> pd.Series:
+    running = (d.status == Status.RUNNING) & (d.progress > 0) & d.elapsed_s.notna()
+    eta = d.elapsed_s / d.progress.where(running) - d.elapsed_s
+    return eta.where(running).clip(lower=0)
+
+
+def status_counts(store: Store) -> dict[str, int]:
+    df = store.query("SELECT status, count(*) AS n FROM runs GROUP BY status")
+    return {str(s): int(n) for s, n in zip(df.status, df.n, strict=True)}
+
+
+def groups(store: Store, *, group_ids: list[str] | None = None) -> pd.DataFrame:
+    """One row per group (same config but the seed): its identity, a representative config, run counts."""
+    where, params = "", [Status.FINISHED]
+    if group_ids is not None:
+        where, params = "WHERE list_contains(?, group_id)", [Status.FINISHED, group_ids]
+    return store.query(
+        f"""
+        SELECT group_id, any_value(benchmark) AS benchmark, any_value(scenario) AS scenario,
+               any_value(strategy) AS strategy, any_value(family) AS family,
+               arg_max(config_json, created_at) AS config_json, count(*) AS n_runs,
+               count(*) FILTER (WHERE status = ?) AS n_finished,
+               list(DISTINCT seed ORDER BY seed) AS seeds, max(created_at) AS last_created
+        FROM runs {where} GROUP BY group_id ORDER BY last_created DESC
+        """,
+        params,
+    )
+
+
+def resolve_selection(store: Store, *, group_ids: list[str], run_ids: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """The runs a selection of groups and single runs stands for (any status), and the ids not in the store."""
+    df = store.query(
+        "SELECT run_id, group_id, status, strategy, seed FROM runs "
+        "WHERE list_contains(?, group_id) OR list_contains(?, run_id) ORDER BY created_at, run_id",
+        [group_ids, run_ids],
+    )
+    known = set(df.group_id) | set(df.run_id)
+    unknown = [x for x in (*group_ids, *run_ids) if x not in known]
+    return df, unknown
+
+
+def latest_comparison(store: Store, *, max_groups: int = 8) -> list[str]:
+    """Group ids of the most recent comparison: the sweep of the last finished run, else the latest groups of
+    the same stream and scenario. Empty when nothing has finished."""
+    last = store.query(
+        "SELECT sweep_id, benchmark, scenario FROM runs WHERE status = ? "
+        "ORDER BY finished_at DESC NULLS LAST LIMIT 1", [Status.FINISHED])
+    if last.empty:
+        return []
+    sweep, bench, scenario = last.iloc[0]
+    if isinstance(sweep, str):
+        df = store.query(
+            "SELECT group_id FROM runs WHERE sweep_id = ? AND status = ? "
+            "GROUP BY group_id ORDER BY min(created_at) LIMIT ?", [sweep, Status.FINISHED, max_groups])
+    else:
+        df = store.query(
+            "SELECT group_id FROM runs WHERE benchmark = ? AND scenario = ? AND status = ? "
+            "GROUP BY group_id ORDER BY max(finished_at) DESC LIMIT ?", [bench, scenario, Status.FINISHED, max_groups])
+    return list(df.group_id)
+
+
+def summary(store: Store, run_ids: list[str]) -> pd.DataFrame:
+    """Long table (group_id, metric, mean, std, n) over the seeds of each group; NaN values (undefined
+    metrics, e.g. BWT of joint training) are left out, so such a metric has no row."""
+    return store.query(
+        """
+        SELECT r.group_id, m.metric, avg(m.value) AS mean, stddev_samp(m.value) AS std, count(*) AS n
+        FROM run_metrics m JOIN runs r USING (run_id)
+        WHERE list_contains(?, m.run_id) AND m.value IS NOT NULL AND NOT isnan(m.value)
+        GROUP BY ALL ORDER BY r.group_id, m.metric
+        """,
+        [run_ids],
+    )
+
+
+def group_param(store: Store, run_ids: list[str], param: str) -> pd.DataFrame:
+    """(group_id, value): one strategy parameter of each group, read from its stored config."""
+    return store.query(
+        "SELECT group_id, TRY_CAST(json_extract_string(any_value(config_json), ?) AS DOUBLE) AS value "
+        "FROM runs WHERE list_contains(?, run_id) GROUP BY group_id",
+        ["$.params." + param, run_ids],
+    )
+
+
+def retention(store: Store, run_ids: list[str], *, max_points: int = 80) -> pd.DataFrame:
+    """Accuracy on each experience's test set against training iterations, mean and std over the seeds of
+    each group: (group_id, test_exp, iteration, mean, std, n). Dense points are thinned to about
+    `max_points` per curve (the initial and end-of-experience points are always kept)."""
+    return store.query(
+        """
+        WITH e AS (
+            SELECT e.*, r.group_id,
+                   greatest(1, ceil(max(e.iteration) OVER (PARTITION BY e.run_id) / ?)) AS stride
+            FROM evaluations e JOIN runs r USING (run_id) WHERE list_contains(?, e.run_id)),
+        per_run AS (
+            SELECT run_id, group_id, test_exp, iteration, avg(accuracy) AS acc FROM e
+            WHERE kind <> 'dense' OR iteration % stride = 0 GROUP BY ALL)
+        SELECT group_id, test_exp, iteration, avg(acc) AS mean, coalesce(stddev_samp(acc), 0) AS std,
+               count(*) AS n
+        FROM per_run GROUP BY ALL ORDER BY group_id, test_exp, iteration
+        """,
+        [max_points, run_ids],
+    )
+
+
+def boundaries(store: Store, run_ids: list[str]) -> pd.DataFrame:
+    """Iterations where training moves to the next experience (end of every experience but the last):
+    (group_id, trained_exp, iteration). Joint training has none."""
+    return store.query(
+        """
+        WITH ends AS (
+            SELECT e.run_id, r.group_id, e.trained_exp, max(e.iteration) AS iteration
+            FROM evaluations e JOIN runs r USING (run_id)
+            WHERE list_contains(?, e.run_id) AND e.kind = 'end' GROUP BY ALL),
+        marked AS (SELECT *, max(trained_exp) OVER (PARTITION BY run_id) AS last_exp FROM ends)
+        SELECT group_id, trained_exp, avg(iteration) AS iteration FROM marked
+        WHERE trained_exp < last_exp GROUP BY ALL ORDER BY group_id, trained_exp
+        """,
+        [run_ids],
+    )
+
+
+def matrices(store: Store, run_ids: list[str]) -> pd.DataFrame:
+    """Accuracy matrices R[i, j] (kind 'end'), mean and std over seeds: (group_id, trained_exp, test_exp,
+    mean, std, n). Joint training has a single row, trained_exp = the last experience."""
+    return store.query(
+        """
+        SELECT r.group_id, e.trained_exp, e.test_exp, avg(e.accuracy) AS mean,
+               coalesce(stddev_samp(e.accuracy), 0) AS std, count(*) AS n
+        FROM evaluations e JOIN runs r USING (run_id)
+        WHERE list_contains(?, e.run_id) AND e.kind = 'end'
+        GROUP BY ALL ORDER BY r.group_id, e.trained_exp, e.test_exp
+        """,
+        [run_ids],
+    )
+
+
+def forgetting_by_experience(store: Store, run_ids: list[str]) -> pd.DataFrame:
+    """Forgetting of each experience j < T-1 (Chaudhry et al. 2018, as bench.metrics.forgetting_per_experience):
+    max_{j <= l <= T-2} R[l, j] - R[T-1, j], per run, then mean and std over seeds: (group_id, test_exp, mean,
+    std, n). Runs without a sequence of experiences (joint training) have no rows."""
+    return store.query(
+        """
+        WITH m AS (
+            SELECT e.run_id, r.group_id, e.trained_exp, e.test_exp, e.accuracy,
+                   max(e.trained_exp) OVER (PARTITION BY e.run_id) AS last_exp
+            FROM evaluations e JOIN runs r USING (run_id)
+            WHERE list_contains(?, e.run_id) AND e.kind = 'end'),
+        f AS (
+            SELECT run_id, group_id, test_exp,
+                   max(accuracy) FILTER (WHERE trained_exp >= test_exp AND trained_exp < last_exp)
+                   - max(accuracy) FILTER (WHERE trained_exp = last_exp) AS forgetting
+            FROM m WHERE test_exp < last_exp GROUP BY ALL)
+        SELECT group_id, test_exp, avg(forgetting) AS mean, coalesce(stddev_samp(forgetting), 0) AS std,
+               count(*) AS n
+        FROM f WHERE forgetting IS NOT NULL GROUP BY ALL ORDER BY group_id, test_exp
+        """,
+        [run_ids],
+    )
+
+
+def class_recall(store: Store, run_ids: list[str]) -> pd.DataFrame:
+    """Per-class recall at the initial evaluation and after each experience, mean over seeds:
+    (group_id, trained_exp, class_id, recall, exp_of_class, n); trained_exp -1 is the untrained model and
+    exp_of_class the (mean) experience the class belongs to, to order classes as the stream meets them."""
+    return store.query(
+        """
+        WITH pts AS (
+            SELECT DISTINCT run_id, point, trained_exp FROM evaluations
+            WHERE list_contains(?, run_id) AND kind IN ('initial', 'end')),
+        per_run AS (
+            SELECT c.run_id, r.group_id, p.trained_exp, c.class_id,
+                   sum(c.correct) / nullif(sum(c.total), 0) AS recall, min(c.test_exp) AS exp_of_class
+            FROM class_recall c JOIN pts p USING (run_id, point) JOIN runs r ON r.run_id = c.run_id
+            WHERE list_contains(?, c.run_id)
+            GROUP BY ALL)
+        SELECT group_id, trained_exp, class_id, avg(recall) AS recall, avg(exp_of_class) AS exp_of_class,
+               count(*) AS n
+        FROM per_run GROUP BY ALL ORDER BY group_id, trained_exp, class_id
+        """,
+        [run_ids, run_ids],
+    )
+
+
+def train_curve(store: Store, run_id: str) -> pd.DataFrame:
+    """One run's training loss and accuracy over windows of iterations."""
+    return store.query(
+        "SELECT iteration, trained_exp, epoch, loss, accuracy, n FROM train_curve WHERE run_id = ? "
+        "ORDER BY iteration", [run_id])
+
+
+def run_rows(store: Store, run_id: str, table: str) -> pd.DataFrame:
+    """All stored rows of one run in one table (for downloads)."""
+    if table not in ROW_EXPORT_TABLES:
+        raise ValueError(f"unknown table {table!r}: expected one of {', '.join(ROW_EXPORT_TABLES)}")
+    order = {"evaluations": " ORDER BY point, test_exp", "class_recall": " ORDER BY point, test_exp, class_id",
+             "train_curve": " ORDER BY iteration", "run_metrics": " ORDER BY metric"}.get(table, "")
+    return store.query(f"SELECT * FROM {table} WHERE run_id = ?{order}", [run_id])
+
+
+def configs(store: Store, *, statuses: tuple[str, ...] = (Status.QUEUED, Status.RUNNING, Status.FINISHED)
+            ) -> pd.DataFrame:
+    """(run_id, status, config_json, created_at) of the runs in the given states, newest first."""
+    return store.query(
+        "SELECT run_id, group_id, status, config_json, created_at FROM runs WHERE list_contains(?, status) "
+        "ORDER BY created_at DESC", [list(statuses)])
+
+
+def selected_groups(store: Store, run_ids: list[str]) -> pd.DataFrame:
+    """The groups the given runs belong to (as `groups`), with n_finished counting only the selected runs."""
+    sel = resolve_selection(store, group_ids=[], run_ids=run_ids)[0]
+    groups_df = groups(store, group_ids=sorted(set(sel.group_id)))
+    done = sel[sel.status == Status.FINISHED].groupby("group_id").size()
+    return groups_df.assign(n_finished=groups_df.group_id.map(done).fillna(0).astype(int))

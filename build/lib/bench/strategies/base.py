@@ -1,0 +1,92 @@
+"""What a strategy spec is, and the context every spec's `build` receives."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+from bench.spec.params import ParamSpec
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from bench.benchmarks.base import Stream
+
+FAMILIES = ("baselines", "rehearsal", "regularization", "prompt")
+ALL_SCENARIOS = ("class", "task", "domain")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildContext:
+    """Everything a strategy needs besides its own parameters."""
+
+    model: nn.Module
+    optimizer: Any
+    criterion: Any
+    stream: Stream
+    train_mb_size: int
+    train_epochs: int
+    eval_mb_size: int
+    device: Any
+    plugins: list
+    evaluator: Any
+
+    def kwargs(self) -> dict:
+        """The keyword arguments every Avalanche SupervisedTemplate accepts."""
+        return dict(
+            model=self.model, optimizer=self.optimizer, criterion=self.criterion,
+            train_mb_size=self.train_mb_size, train_epochs=self.train_epochs,
+            eval_mb_size=self.eval_mb_size, device=self.device, plugins=self.plugins, evaluator=self.evaluator,
+        )
+
+
+def _no_check(params: dict, bench_params: dict, bench: Any) -> None:
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StrategySpec:
+    """A registered strategy: name, family, typed params, supported scenarios, and how to build it.
+
+    `make_model` lets a strategy bring its own backbone (prompt-based methods); `memory` returns how many
+    stored samples the method keeps (its rehearsal buffer), for memory accounting.
+    """
+
+    name: str
+    family: str
+    description: str
+    params: tuple[ParamSpec, ...]
+    scenarios: tuple[str, ...]
+    build: Callable[[BuildContext, dict], Any]
+    paper: str = ""
+    make_model: Callable[[Stream, dict], nn.Module] | None = None
+    memory: Callable[[dict, int], int] = lambda params, n_experiences: 0
+    check: Callable[[dict, dict, Any], None] = _no_check
+    trains_jointly: bool = False  # JointTraining sees the whole stream at once: one row in the accuracy matrix
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"strategy {self.name}: family {self.family!r} not in {FAMILIES}")
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name, "family": self.family, "description": self.description, "paper": self.paper,
+            "scenarios": list(self.scenarios), "params": [p.to_dict() for p in self.params],
+        }
+
+
+def avalanche(name: str):
+    """An Avalanche training class or plugin by name, imported when a run builds its strategy (the registry itself
+    is read by pages that never train, and importing Avalanche takes seconds)."""
+    import avalanche.training as training
+    import avalanche.training.plugins as plugins
+    import avalanche.training.storage_policy as storage
+
+    for module in (training, plugins, storage):
+        if hasattr(module, name):
+            return getattr(module, name)
+    raise AttributeError(f"Avalanche has no training class or plugin {name!r}")
+
+
+def mem_size_param(default: int = 200) -> ParamSpec:
+    return ParamSpec(name="mem_size", type="int", default=default, min=1, max=100_000, log=True,
+                     help="Rehearsal buffer size (stored samples).")

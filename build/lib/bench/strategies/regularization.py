@@ -1,0 +1,90 @@
+"""Regularization: penalties that keep weights (or outputs) important for old experiences close."""
+from __future__ import annotations
+
+from bench.spec.params import BadInput, ParamSpec
+from bench.strategies.base import ALL_SCENARIOS, StrategySpec, avalanche
+
+
+def _ewc(ctx, p):
+    decay = p["decay_factor"] if p["mode"] == "online" else None
+    return avalanche("EWC")(**ctx.kwargs(), ewc_lambda=p["ewc_lambda"], mode=p["mode"], decay_factor=decay)
+
+
+def _rwalk(ctx, p):
+    kw = ctx.kwargs()
+    kw["plugins"] = [*kw["plugins"], avalanche("RWalkPlugin")(ewc_lambda=p["ewc_lambda"], ewc_alpha=p["ewc_alpha"],
+                                                  delta_t=p["delta_t"])]
+    return avalanche("Naive")(**kw)
+
+
+def _no_embeddings(params: dict, bench_params: dict, bench) -> None:
+    """RWalk's path-integral importance divides by each parameter's movement: embedding rows of entities not
+    in the current experience never move, giving 0/0 = NaN on the facts stream."""
+    if not bench.images:
+        raise BadInput(f"strategy 'rwalk' needs an image stream: on {bench.name!r} its importance is NaN for "
+                       "embedding rows that do not move; use ewc, si or mas")
+
+
+SPECS = [
+    StrategySpec(
+        name="ewc", family="regularization", scenarios=ALL_SCENARIOS, build=_ewc,
+        paper="Kirkpatrick et al. 2017, Overcoming catastrophic forgetting in neural networks",
+        description="Elastic Weight Consolidation: a quadratic penalty weighted by the Fisher information.",
+        params=(
+            ParamSpec(name="ewc_lambda", type="float", default=1000.0, min=0.0, max=1e7, log=True,
+                      help="Strength of the penalty."),
+            ParamSpec(name="mode", type="str", default="separate", choices=("separate", "online"),
+                      help="separate: one penalty per experience; online: one running Fisher (Schwarz et al.)."),
+            ParamSpec(name="decay_factor", type="float", default=0.9, min=0.0, max=1.0,
+                      help="Online mode only: decay of the running Fisher."),
+        ),
+    ),
+    StrategySpec(
+        name="si", family="regularization", scenarios=ALL_SCENARIOS,
+        build=lambda ctx, p: avalanche("SynapticIntelligence")(**ctx.kwargs(), si_lambda=p["si_lambda"], eps=p["eps"]),
+        paper="Zenke et al. 2017, Continual Learning Through Synaptic Intelligence",
+        description="Synaptic Intelligence: importance accumulated online along the training path.",
+        params=(
+            ParamSpec(name="si_lambda", type="float", default=1.0, min=0.0, max=1e6, log=True,
+                      help="Strength of the penalty."),
+            ParamSpec(name="eps", type="float", default=1e-7, min=1e-12, max=1.0, log=True,
+                      help="Damping of the importance denominator."),
+        ),
+    ),
+    StrategySpec(
+        name="lwf", family="regularization", scenarios=ALL_SCENARIOS,
+        build=lambda ctx, p: avalanche("LwF")(**ctx.kwargs(), alpha=p["alpha"], temperature=p["temperature"]),
+        paper="Li & Hoiem 2016, Learning without Forgetting",
+        description="Learning without Forgetting: distil the previous model's outputs on new data.",
+        params=(
+            ParamSpec(name="alpha", type="float", default=1.0, min=0.0, max=100.0, help="Distillation weight."),
+            ParamSpec(name="temperature", type="float", default=2.0, min=0.1, max=100.0,
+                      help="Softmax temperature of the distillation."),
+        ),
+    ),
+    StrategySpec(
+        name="mas", family="regularization", scenarios=ALL_SCENARIOS,
+        build=lambda ctx, p: avalanche("MAS")(**ctx.kwargs(), lambda_reg=p["lambda_reg"], alpha=p["alpha"]),
+        paper="Aljundi et al. 2018, Memory Aware Synapses",
+        description="Memory Aware Synapses: importance from the sensitivity of the output norm.",
+        params=(
+            ParamSpec(name="lambda_reg", type="float", default=1.0, min=0.0, max=1e6, log=True,
+                      help="Strength of the penalty."),
+            ParamSpec(name="alpha", type="float", default=0.5, min=0.0, max=1.0,
+                      help="Running-average weight of the importance."),
+        ),
+    ),
+    StrategySpec(
+        name="rwalk", family="regularization", scenarios=ALL_SCENARIOS, build=_rwalk, check=_no_embeddings,
+        paper="Chaudhry et al. 2018, Riemannian Walk for Incremental Learning",
+        description="Riemannian Walk: EWC-style Fisher plus path-integral importance.",
+        params=(
+            ParamSpec(name="ewc_lambda", type="float", default=0.1, min=0.0, max=1e6, log=True,
+                      help="Strength of the penalty."),
+            ParamSpec(name="ewc_alpha", type="float", default=0.9, min=0.0, max=1.0,
+                      help="Moving-average weight of the Fisher."),
+            ParamSpec(name="delta_t", type="int", default=10, min=1, max=10_000,
+                      help="Iterations between importance updates."),
+        ),
+    ),
+]
