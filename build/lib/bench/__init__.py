@@ -1,1 +1,0 @@
-"""The continual-learning bench engine: task streams, strategies, runs, metrics and the results store."""

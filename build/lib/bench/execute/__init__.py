@@ -1,1 +1,0 @@
-"""Where runs happen: the queue in the store, the local warm worker pool, and Ray clusters."""

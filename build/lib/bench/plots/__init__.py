@@ -1,1 +1,0 @@
-"""DataFrames -> Altair charts, and the strategy palette. No Streamlit, no torch."""

@@ -1,1 +1,0 @@
-"""Prompt-based continual learning on a frozen ViT: backbones, prompt methods, the model and its plugin."""

@@ -1,1 +1,0 @@
-"""Config -> Avalanche benchmark + strategy -> rows: the runner, the recorder (our one plugin), fast path, metrics."""
