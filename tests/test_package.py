@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -26,8 +27,14 @@ def repo_modules() -> list[str]:
 
 @pytest.fixture(scope="module")
 def wheel_dir(tmp_path_factory) -> Path:
+    """The wheel built from a clean copy of the package's sources (a build in the checkout would leave build/ and
+    egg-info behind, and a stale build/ could smuggle removed modules into the wheel)."""
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q",
+    src = out / "src"
+    shutil.copytree(ROOT / "bench", src / "bench", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation", "-q",
                     "-w", str(out)], check=True, capture_output=True, cwd=out)
     (wheel,) = out.glob("cl_bench-*.whl")
     unpacked = out / "site"
