@@ -113,7 +113,11 @@ def test_grid_refuses_unknown_or_empty_parameters():
 
 
 def test_the_cli_sweep_uses_the_same_syntax():
-    from bench.cli import _parser, sweep_configs
+    from bench.cli import build_parser
+    from bench.cli.runs import sweep_configs
+
+    def _parser():
+        return build_parser()[0]
 
     args = _parser().parse_args(["sweep", "--benchmark", "split-digits", "--scenario", "class", "--strategies",
                                  "naive,replay", "--param", "mem_size=log 10 1000 3", "--seeds", "0,1",

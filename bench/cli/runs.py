@@ -1,7 +1,6 @@
-"""`python -m bench`: list, run, sweep, export, pool — generated from the same registries as the app."""
+"""The run commands: list, run, sweep, export, pool."""
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import uuid
@@ -10,13 +9,6 @@ from pathlib import Path
 from bench.spec.params import BadInput, parse_assignments
 from bench.spec.status import Status
 
-EXIT_BAD_INPUT = 2
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit code 2, like every other bad input
-        raise BadInput(message)
-
 
 def executor_args(sp) -> None:
     sp.add_argument("--executor", choices=("local", "ray"), default="local",
@@ -24,37 +16,36 @@ def executor_args(sp) -> None:
     sp.add_argument("--ray-address", help="address of a running Ray cluster (default: start a local instance)")
 
 
-def _parser() -> argparse.ArgumentParser:
+def run_args(sp) -> None:
+    """The options every command that builds run configs takes: the stream, its parameters and every run setting."""
     from bench.spec.config import RUN_PARAMS
 
-    p = _Parser(prog="python -m bench", description="Continual-learning bench engine.")
-    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    sp.add_argument("--benchmark")
+    sp.add_argument("--scenario")
+    sp.add_argument("--bench-param", action="append", metavar="KEY=VALUE", help="benchmark parameter")
+    for spec in RUN_PARAMS:  # every run setting is a flag, as in the Launch form
+        if spec.name != "seed":
+            sp.add_argument("--" + spec.name.replace("_", "-"), dest=spec.name, help=spec.help)
+    sp.add_argument("--data-dir")
+    sp.add_argument("--store")
+    sp.add_argument("--json", action="store_true")
+    executor_args(sp)
 
+
+def register(sub) -> dict:
     ls = sub.add_parser("list", help="list registered benchmarks or strategies")
     ls.add_argument("what", choices=("benchmarks", "strategies"))
     ls.add_argument("--json", action="store_true")
 
-    def common(sp):
-        sp.add_argument("--benchmark")
-        sp.add_argument("--scenario")
-        sp.add_argument("--bench-param", action="append", metavar="KEY=VALUE", help="benchmark parameter")
-        for spec in RUN_PARAMS:  # every run setting is a flag, as in the Launch form
-            if spec.name != "seed":
-                sp.add_argument("--" + spec.name.replace("_", "-"), dest=spec.name, help=spec.help)
-        sp.add_argument("--data-dir")
-        sp.add_argument("--store")
-        sp.add_argument("--json", action="store_true")
-        executor_args(sp)
-
     run = sub.add_parser("run", help="train and evaluate one run")
-    common(run)
+    run_args(run)
     run.add_argument("--strategy")
     run.add_argument("--config", help="a run config as JSON (from Run detail or an export); overrides the flags")
     run.add_argument("--param", action="append", metavar="KEY=VALUE", help="strategy parameter")
     run.add_argument("--seed")
 
     sw = sub.add_parser("sweep", help="every strategy x seed x parameter value, in parallel processes")
-    common(sw)
+    run_args(sw)
     sw.add_argument("--strategies", required=True, help="comma-separated strategy names")
     sw.add_argument("--seeds", default="0", help="comma-separated seeds, or a range like 0-4")
     sw.add_argument("--param", action="append", metavar="KEY=V1,V2",
@@ -71,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     pool.add_argument("--workers")
     pool.add_argument("--exit-when-idle", action="store_true")
     executor_args(pool)
-    return p
+    return {"list": cmd_list, "run": cmd_run, "sweep": cmd_sweep, "export": cmd_export, "pool": cmd_pool}
 
 
 def _require(args, *names: str) -> None:
@@ -263,13 +254,3 @@ def cmd_pool(args) -> int:
     jobs.run_pool(str(store.path), workers=_int("workers", args.workers, lo=1) or jobs.default_workers(),
                   exit_when_idle=args.exit_when_idle)
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    try:
-        args = _parser().parse_args(argv)
-        return {"list": cmd_list, "run": cmd_run, "sweep": cmd_sweep, "export": cmd_export,
-                "pool": cmd_pool}[args.cmd](args)
-    except BadInput as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
