@@ -1,4 +1,4 @@
-"""Store queries for the facts stream: recognition curves, retention against later updates with power-law
+"""Store queries for the facts stream: recall and recognition points, retention against later updates with power-law
 fits, and a per-group summary (final recall and recognition of the first experience, hallucination, plateau)."""
 from __future__ import annotations
 
@@ -23,22 +23,6 @@ def recall_points(store: Store, run_ids: list[str]) -> pd.DataFrame:
         WHERE list_contains(?, e.run_id) ORDER BY e.run_id, e.point, e.test_exp
         """,
         [run_ids],
-    )
-
-
-def recognition_curves(store: Store, run_ids: list[str]) -> pd.DataFrame:
-    """(group_id, test_exp, iteration, mean, std, n) of recognition, over the seeds of each group."""
-    return store.query(
-        """
-        SELECT r.group_id, p.test_exp, e.iteration, avg(p.value) AS mean, coalesce(stddev_samp(p.value), 0) AS std,
-               count(*) AS n
-        FROM probes p JOIN runs r USING (run_id)
-        JOIN (SELECT DISTINCT run_id, point, iteration FROM evaluations WHERE list_contains(?, run_id)) e
-             ON e.run_id = p.run_id AND e.point = p.point
-        WHERE list_contains(?, p.run_id) AND p.measure = 'recognition'
-        GROUP BY ALL ORDER BY r.group_id, p.test_exp, e.iteration
-        """,
-        [run_ids, run_ids],
     )
 
 
