@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from bench.results.store import ROW_TABLES, Store
-from bench.spec.status import Status
+from bench.spec.status import RESULT_STATUSES, Status
 
 
 def runs(store: Store, *, run_ids: list[str] | None = None) -> pd.DataFrame:
@@ -79,13 +79,13 @@ def run_overview(store: Store, *, now: float | None = None) -> pd.DataFrame:
                CAST(r.iteration AS DOUBLE) AS iteration, CAST(r.est_iterations AS DOUBLE) AS est_iterations,
                CASE WHEN r.started_at IS NULL THEN NULL
                     ELSE coalesce(r.finished_at, ?) - r.started_at END AS elapsed_s,
-               CASE WHEN r.status = ? THEN 1.0
+               CASE WHEN list_contains(?, r.status) THEN 1.0
                     ELSE least(1.0, coalesce(r.iteration / nullif(r.est_iterations, 0), 0.0)) END AS progress,
                m.value AS acc, json_extract_string(r.config_json, '$.params.backbone') AS backbone
         FROM runs r LEFT JOIN run_metrics m ON m.run_id = r.run_id AND m.metric = 'acc'
         ORDER BY r.created_at DESC, r.run_id
         """,
-        [now if now is not None else time.time(), Status.FINISHED],
+        [now if now is not None else time.time(), list(RESULT_STATUSES)],
     ).assign(eta_s=lambda d: _eta(d))
 
 
@@ -102,15 +102,15 @@ def status_counts(store: Store) -> dict[str, int]:
 
 def groups(store: Store, *, group_ids: list[str] | None = None) -> pd.DataFrame:
     """One row per group (same config but the seed): its identity, a representative config, run counts."""
-    where, params = "", [Status.FINISHED]
+    where, params = "", [list(RESULT_STATUSES)]
     if group_ids is not None:
-        where, params = "WHERE list_contains(?, group_id)", [Status.FINISHED, group_ids]
+        where, params = "WHERE list_contains(?, group_id)", [list(RESULT_STATUSES), group_ids]
     return store.query(
         f"""
         SELECT group_id, any_value(benchmark) AS benchmark, any_value(scenario) AS scenario,
                any_value(strategy) AS strategy, any_value(family) AS family,
                arg_max(config_json, created_at) AS config_json, count(*) AS n_runs,
-               count(*) FILTER (WHERE status = ?) AS n_finished,
+               count(*) FILTER (WHERE list_contains(?, status)) AS n_finished,
                list(DISTINCT seed ORDER BY seed) AS seeds, max(created_at) AS last_created
         FROM runs {where} GROUP BY group_id ORDER BY last_created DESC
         """,
@@ -130,23 +130,30 @@ def resolve_selection(store: Store, *, group_ids: list[str], run_ids: list[str])
     return df, unknown
 
 
+def with_results(store: Store, run_ids: list[str]) -> list[str]:
+    """The runs among `run_ids` that have results to chart (finished or imported), oldest first."""
+    df = resolve_selection(store, group_ids=[], run_ids=run_ids)[0]
+    return list(df.run_id[df.status.isin(RESULT_STATUSES)])
+
+
 def latest_comparison(store: Store, *, max_groups: int = 8) -> list[str]:
-    """Group ids of the most recent comparison: the sweep of the last finished run, else the latest groups of
-    the same stream and scenario. Empty when nothing has finished."""
+    """Group ids of the most recent comparison: the sweep of the last run with results (finished or imported),
+    else the latest groups of the same stream and scenario. Empty when no run has results."""
+    done = list(RESULT_STATUSES)
     last = store.query(
-        "SELECT sweep_id, benchmark, scenario FROM runs WHERE status = ? "
-        "ORDER BY finished_at DESC NULLS LAST LIMIT 1", [Status.FINISHED])
+        "SELECT sweep_id, benchmark, scenario FROM runs WHERE list_contains(?, status) "
+        "ORDER BY finished_at DESC NULLS LAST LIMIT 1", [done])
     if last.empty:
         return []
     sweep, bench, scenario = last.iloc[0]
     if isinstance(sweep, str):
         df = store.query(
-            "SELECT group_id FROM runs WHERE sweep_id = ? AND status = ? "
-            "GROUP BY group_id ORDER BY min(created_at) LIMIT ?", [sweep, Status.FINISHED, max_groups])
+            "SELECT group_id FROM runs WHERE sweep_id = ? AND list_contains(?, status) "
+            "GROUP BY group_id ORDER BY min(created_at) LIMIT ?", [sweep, done, max_groups])
     else:
         df = store.query(
-            "SELECT group_id FROM runs WHERE benchmark = ? AND scenario = ? AND status = ? "
-            "GROUP BY group_id ORDER BY max(finished_at) DESC LIMIT ?", [bench, scenario, Status.FINISHED, max_groups])
+            "SELECT group_id FROM runs WHERE benchmark = ? AND scenario = ? AND list_contains(?, status) "
+            "GROUP BY group_id ORDER BY max(finished_at) DESC LIMIT ?", [bench, scenario, done, max_groups])
     return list(df.group_id)
 
 
@@ -301,5 +308,5 @@ def selected_groups(store: Store, run_ids: list[str]) -> pd.DataFrame:
     """The groups the given runs belong to (as `groups`), with n_finished counting only the selected runs."""
     sel = resolve_selection(store, group_ids=[], run_ids=run_ids)[0]
     groups_df = groups(store, group_ids=sorted(set(sel.group_id)))
-    done = sel[sel.status == Status.FINISHED].groupby("group_id").size()
+    done = sel[sel.status.isin(RESULT_STATUSES)].groupby("group_id").size()
     return groups_df.assign(n_finished=groups_df.group_id.map(done).fillna(0).astype(int))
