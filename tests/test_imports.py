@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ from bench.spec.params import BadInput
 from bench.spec.status import RESULT_STATUSES, TERMINAL, Status
 from bench.train import metrics
 
+ROOT = Path(__file__).resolve().parent.parent
 # A 3-experience run checked by hand: R[i][j] after training experience i, b before training.
 R = np.array([[0.9, 0.1, 0.0], [0.5, 0.8, 0.2], [0.3, 0.6, 0.7]])
 B = np.array([0.3, 0.35, 0.3])
@@ -274,3 +276,14 @@ def test_crc32c_matches_the_published_check_value():
     # CRC-32C of "123456789" is 0xE3069283 (RFC 3720, appendix B.4); TFRecord stores it masked
     crc = 0xE3069283
     assert masked_crc32c(b"123456789") == (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def test_every_kind_of_bad_import_in_the_reliability_count_is_refused_cleanly(tmp_path):
+    """scripts/bad_imports.py, as scripts/reliability.py runs it: one line, exit 2, the store's tables unchanged."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bad_imports", ROOT / "scripts" / "bad_imports.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    tried, failures = module.check(tmp_path)
+    assert failures == [] and tried >= 25

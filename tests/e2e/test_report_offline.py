@@ -22,8 +22,9 @@ def test_the_report_opens_offline_with_its_charts(browser, tmp_path):
     store = Store(tmp_path / "bench.duckdb")
     assert run(RunConfig(benchmark="split-digits", scenario="class", strategy="naive", epochs=1,
                          benchmark_params={"n_experiences": 3}), store=store)["status"] == "finished"
+    R = [[0.9, 0.1, 0.0], [0.5, 0.8, 0.2], [0.3, 0.6, 0.7]]
     rows = [dict(run="ewc", strategy="ewc", seed=0, step=10 * (i + 1), trained_experience=i, eval_experience=j,
-                 accuracy=[[0.9, 0.1, 0.0], [0.5, 0.8, 0.2], [0.3, 0.6, 0.7]][i][j]) for i in range(3) for j in range(3)]
+                 accuracy=R[i][j]) for i in range(3) for j in range(3)]
     pd.DataFrame(rows).to_csv(tmp_path / "ewc.csv", index=False)
     importers.save(store, importers.prepare(importers.load("table", str(tmp_path / "ewc.csv")), tool="table",
                                             benchmark="split-digits", scenario="class"))

@@ -101,8 +101,10 @@ def matrix(run: ImportedRun) -> tuple[np.ndarray, np.ndarray | None]:
     for p in run.points:
         for j, a in enumerate(p.accuracy):
             if a is not None and not (math.isfinite(a) and 0.0 <= a <= 1.0):
-                raise BadInput(f"{where}: accuracy {a!r} on experience {j} at {run.step_unit} {p.step:g} is not "
-                               "valid: expected a fraction in [0, 1] (divide percentages by 100)")
+                when = ("before training" if p.kind == "initial" else f"after training experience {p.trained_exp}"
+                        if p.kind == "end" else f"at {run.step_unit} {p.step:g}")
+                raise BadInput(f"{where}: accuracy {a!r} on experience {j} {when} is not valid: expected a fraction "
+                               "in [0, 1] (divide percentages by 100)")
     ends = [p for p in run.points if p.kind == "end"]
     trained = [p.trained_exp for p in ends]
     if trained not in (list(range(n_test)), [n_test - 1]):
