@@ -16,7 +16,7 @@ from bench.execute import jobs
 from bench.plots import charts
 from bench.results import importers
 from bench.results import queries as q
-from bench.results.importers.tensorboard import masked_crc32c
+from bench.results.importers.tensorboard import masked_crc32c, masked_crc32c_many
 from bench.results.store import ROW_TABLES, Store
 from bench.spec.params import BadInput
 from bench.spec.status import RESULT_STATUSES, TERMINAL, Status
@@ -276,6 +276,9 @@ def test_crc32c_matches_the_published_check_value():
     # CRC-32C of "123456789" is 0xE3069283 (RFC 3720, appendix B.4); TFRecord stores it masked
     crc = 0xE3069283
     assert masked_crc32c(b"123456789") == (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+    rng = np.random.default_rng(0)
+    chunks = [rng.bytes(int(n)) for n in rng.integers(0, 200, 300)] + [b"", b"123456789", rng.bytes(3000)]
+    assert masked_crc32c_many(chunks, batch=64) == [masked_crc32c(c) for c in chunks]  # the vectorised one agrees
 
 
 def test_every_kind_of_bad_import_in_the_reliability_count_is_refused_cleanly(tmp_path):

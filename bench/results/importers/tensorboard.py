@@ -35,20 +35,53 @@ def _crc_table() -> tuple[int, ...]:
     return tuple(table)
 
 
+def _mask(crc):
+    crc = crc ^ 0xFFFFFFFF
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
 def masked_crc32c(data: bytes) -> int:
     table, crc = _crc_table(), 0xFFFFFFFF
     for b in data:
         crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    crc ^= 0xFFFFFFFF
-    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+    return _mask(crc)
+
+
+def masked_crc32c_many(chunks: list[bytes], *, width: int = 1024, batch: int = 16384) -> list[int]:
+    """masked_crc32c of many short records at once: one numpy step per byte position instead of one Python step
+    per byte (an event file is thousands of records of ~100 bytes; pure Python reads about 2 MB/s). Records longer
+    than `width` bytes (rare: histograms, images) take the plain loop."""
+    import numpy as np
+
+    table = np.array(_crc_table(), dtype=np.uint64)
+    out = [0] * len(chunks)
+    short = [i for i, c in enumerate(chunks) if len(c) <= width]
+    for i in set(range(len(chunks))) - set(short):
+        out[i] = masked_crc32c(chunks[i])
+    for lo in range(0, len(short), batch):
+        idx = sorted(short[lo:lo + batch], key=lambda i: -len(chunks[i]))  # longest first: the active rows lead
+        lens = np.array([len(chunks[i]) for i in idx])
+        n_cols = int(lens.max(initial=0))
+        if n_cols == 0:
+            continue
+        buf = np.frombuffer(b"".join(chunks[i].ljust(n_cols, b"\0") for i in idx), np.uint8).reshape(-1, n_cols)
+        active = np.searchsorted(-lens, -np.arange(n_cols), side="left")  # rows longer than each position
+        crc = np.full(len(idx), 0xFFFFFFFF, dtype=np.uint64)
+        for k in range(n_cols):
+            m = active[k]
+            crc[:m] = table[(crc[:m] ^ buf[:m, k]) & 0xFF] ^ (crc[:m] >> 8)
+        for i, c in zip(idx, _mask(crc).tolist(), strict=True):
+            out[i] = int(c)
+    return out
 
 
 def records(path: Path, data: bytes) -> list[bytes]:
     """Every record of a TFRecord file; BadInput naming the record on a short or damaged one."""
-    out, pos = [], 0
+    out, stored, pos, cut = [], [], 0, None
     while pos < len(data):
         if pos + 12 > len(data):
-            raise BadInput(f"{path} is truncated: record {len(out)} is cut off in its header")
+            cut = f"{path} is truncated: record {len(out)} is cut off in its header"
+            break
         header = data[pos:pos + 8]
         (length,) = struct.unpack("<Q", header)
         (crc,) = struct.unpack("<I", data[pos + 8:pos + 12])
@@ -57,13 +90,16 @@ def records(path: Path, data: bytes) -> list[bytes]:
             raise BadInput(f"{path} {what}: the header of record {len(out)} fails its checksum")
         end = pos + 12 + length
         if end + 4 > len(data):
-            raise BadInput(f"{path} is truncated: record {len(out)} is cut off ({len(data) - pos - 12} of "
-                           f"{length + 4} bytes)")
-        body = data[pos + 12:end]
-        if masked_crc32c(body) != struct.unpack("<I", data[end:end + 4])[0]:
-            raise BadInput(f"{path} is damaged: record {len(out)} fails its checksum")
-        out.append(body)
+            cut = f"{path} is truncated: record {len(out)} is cut off ({len(data) - pos - 12} of {length + 4} bytes)"
+            break
+        out.append(data[pos + 12:end])
+        stored.append(struct.unpack("<I", data[end:end + 4])[0])
         pos = end + 4
+    for k, (got, want) in enumerate(zip(masked_crc32c_many(out), stored, strict=True)):
+        if got != want:
+            raise BadInput(f"{path} is damaged: record {k} fails its checksum")
+    if cut:
+        raise BadInput(cut)
     return out
 
 
