@@ -42,7 +42,7 @@ def _seed(raw: str | None) -> int | None:
 
 def cmd_import(args) -> int:
     from bench.results import importers
-    from bench.results.queries import run_result
+    from bench.results.queries import run_results
     from bench.results.store import Store
 
     runs = importers.load(args.tool, args.path)
@@ -50,8 +50,9 @@ def cmd_import(args) -> int:
                               benchmark=args.benchmark, scenario=args.scenario)
     store = Store(args.store)  # opened only once the files are known good: a refused import writes nothing
     run_ids = importers.save(store, batch)
-    for run_id, run in zip(run_ids, runs, strict=True):
-        result = {**run_result(store, run_id), "tool": args.tool, "source": run.source}
+    for stored, run in zip(run_results(store, run_ids), runs, strict=True):
+        result = {**stored, "tool": args.tool, "source": run.source}
+        run_id = result["run_id"]
         # a run that evaluated only the experiences seen so far has no upper triangle: null, not NaN, in JSON
         result["accuracy_matrix"] = [[None if v != v else v for v in row] for row in result["accuracy_matrix"]]
         if args.json:

@@ -35,32 +35,47 @@ def end_evaluations(store: Store, run_ids: list[str]) -> pd.DataFrame:
     )
 
 
+def _pivot(ends: pd.DataFrame) -> np.ndarray:
+    if ends.empty:
+        return np.zeros((0, 0))
+    return ends.pivot(index="trained_exp", columns="test_exp", values="accuracy").sort_index().to_numpy()
+
+
 def accuracy_matrix(store: Store, run_id: str) -> np.ndarray:
     """R[i, j] as stored (rows: trained experience in order; columns: test experience)."""
     df = end_evaluations(store, [run_id])
-    df = df[df.kind == "end"]
-    if df.empty:
-        return np.zeros((0, 0))
-    return df.pivot(index="trained_exp", columns="test_exp", values="accuracy").sort_index().to_numpy()
+    return _pivot(df[df.kind == "end"])
 
 
 def run_result(store: Store, run_id: str) -> dict:
     """The CLI's JSON shape for one run, rebuilt from stored rows only."""
-    row = store.run_row(run_id)
-    if row is None:
-        raise KeyError(run_id)
-    cfg = json.loads(row["config_json"])
-    m = run_metrics(store, [run_id])
-    metrics = {k: (None if v is None or not math.isfinite(v) else float(v))
-               for k, v in zip(m.metric, m.value, strict=True)}
-    error = row.get("error")
-    return {
-        "run_id": run_id, "status": row["status"], "benchmark": cfg["benchmark"], "scenario": cfg["scenario"],
-        "strategy": cfg["strategy"], "params": cfg["params"], "benchmark_params": cfg["benchmark_params"],
-        "seed": cfg["seed"], "device": row.get("device"), "metrics": metrics,
-        "accuracy_matrix": accuracy_matrix(store, run_id).tolist(),
-        "error": error.split("\n")[0] if isinstance(error, str) else None,
-    }
+    return run_results(store, [run_id])[0]
+
+
+def run_results(store: Store, run_ids: list[str]) -> list[dict]:
+    """run_result of each given run, in order, in three store accesses (an import prints a hundred at once)."""
+    rows = runs(store, run_ids=run_ids).set_index("run_id")
+    m = run_metrics(store, run_ids)
+    ends = end_evaluations(store, run_ids)
+    ends = ends[ends.kind == "end"]
+    out = []
+    for run_id in run_ids:
+        if run_id not in rows.index:
+            raise KeyError(run_id)
+        row = rows.loc[run_id].to_dict()
+        cfg = json.loads(row["config_json"])
+        mine = m[m.run_id == run_id]
+        metrics = {k: (None if v is None or not math.isfinite(v) else float(v))
+                   for k, v in zip(mine.metric, mine.value, strict=True)}
+        error = row.get("error")
+        out.append({
+            "run_id": run_id, "status": row["status"], "benchmark": cfg["benchmark"], "scenario": cfg["scenario"],
+            "strategy": cfg["strategy"], "params": cfg["params"], "benchmark_params": cfg["benchmark_params"],
+            "seed": cfg["seed"], "device": row.get("device"), "metrics": metrics,
+            "accuracy_matrix": _pivot(ends[ends.run_id == run_id]).tolist(),
+            "error": error.split("\n")[0] if isinstance(error, str) else None,
+        })
+    return out
 
 
 # -- the app's views: everything aggregated here, so pages and charts only receive what they draw ---------------

@@ -199,20 +199,21 @@ class Store:
                 if found:
                     raise BadInput(f"{found[1]} was already imported as run {found[2]} (same content): "
                                    "delete that run first to import it again")
-                for run, rows in runs:
-                    df = pd.DataFrame([{c: run.get(c) for c in RUN_COLUMNS}], columns=list(RUN_COLUMNS))
-                    df["cancel_requested"] = df["cancel_requested"].fillna(False).astype(bool)
-                    con.register("new_runs", df)
-                    con.execute(f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) SELECT {', '.join(RUN_COLUMNS)} "
-                                "FROM new_runs")
-                    con.unregister("new_runs")
-                    for table, batch in rows.items():
-                        if table not in ROW_TABLES:
-                            raise ValueError(f"unknown table {table!r}")
-                        if batch:
-                            con.register("batch_rows", pd.DataFrame(batch).assign(run_id=run["run_id"]))
-                            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM batch_rows")
-                            con.unregister("batch_rows")
+                cols = ", ".join(RUN_COLUMNS)
+                df = pd.DataFrame([{c: run.get(c) for c in RUN_COLUMNS} for run, _ in runs], columns=list(RUN_COLUMNS))
+                df["cancel_requested"] = df["cancel_requested"].fillna(False).astype(bool)
+                con.register("new_runs", df)
+                con.execute(f"INSERT INTO runs ({cols}) SELECT {cols} FROM new_runs")
+                con.unregister("new_runs")
+                for table in sorted({t for _, rows in runs for t in rows}):  # one insert per table for all runs
+                    if table not in ROW_TABLES:
+                        raise ValueError(f"unknown table {table!r}")
+                    parts = [pd.DataFrame(rows[table]).assign(run_id=run["run_id"]) for run, rows in runs
+                             if rows.get(table)]
+                    if parts:
+                        con.register("batch_rows", pd.concat(parts, ignore_index=True))
+                        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM batch_rows")
+                        con.unregister("batch_rows")
             except BaseException:
                 con.execute("ROLLBACK")
                 raise

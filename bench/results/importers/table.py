@@ -110,16 +110,20 @@ def _run(path: Path, name: str, rows: pd.DataFrame) -> ImportedRun:
     rows = rows.drop_duplicates(["trained", "step", "test"], keep="last")
     n_test = int(rows.test.max()) + 1
     last_step = rows[rows.trained >= 0].groupby("trained").step.max().to_dict()
+    # one row per evaluation point, one column per test experience (NaN: not evaluated there)
+    grid = rows.set_index(["step", "trained", "test"])[["accuracy", "loss"]].unstack("test").sort_index()
+    acc = grid["accuracy"].reindex(columns=range(n_test)).to_numpy()
+    loss = grid["loss"].reindex(columns=range(n_test)).to_numpy()
     points = []
-    for (trained, step), cells in rows.sort_values(["step", "trained"]).groupby(["trained", "step"], sort=False):
-        acc = dict(zip(cells.test.astype(int), cells.accuracy, strict=True))
-        loss = dict(zip(cells.test.astype(int), cells.loss, strict=True))
+    for k, (step, trained) in enumerate(grid.index):
         kind = "initial" if trained < 0 else "end" if step == last_step[trained] else "dense"
         points.append(Point(kind=kind, trained_exp=int(trained), step=float(step),
-                            accuracy=[float(acc[j]) if j in acc else None for j in range(n_test)],
-                            loss=[float(loss[j]) if j in loss else None for j in range(n_test)]))
+                            accuracy=[None if np.isnan(a) else float(a) for a in acc[k]],
+                            loss=[None if np.isnan(v) else float(v) for v in loss[k]]))
     points.sort(key=lambda p: (p.step, p.trained_exp))
-    canonical = rows.sort_values(["step", "trained", "test"]).to_csv(index=False)
-    return ImportedRun(name=name, source=str(path.resolve()), content_hash=digest("table", name, canonical),
+    values = rows.sort_values(["step", "trained", "test"])[["step", "trained", "test", "accuracy", "loss"]]
+    canonical = values.to_numpy(dtype="<f8").tobytes()  # the run's numbers in a fixed order and byte layout
+    content = digest("table", name, str(rows.strategy.iloc[0]), str(int(rows.seed.iloc[0])), canonical)
+    return ImportedRun(name=name, source=str(path.resolve()), content_hash=content,
                        points=points, step_unit="step", strategy=str(rows.strategy.iloc[0]),
                        seed=int(rows.seed.iloc[0]))
