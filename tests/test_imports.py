@@ -143,11 +143,13 @@ def test_csvlogger_folders_of_several_runs_get_names_and_seeds(tmp_path):
     write_csvlogger(tmp_path / "logs" / "replay-seed0")
     write_csvlogger(tmp_path / "logs" / "replay-seed1", R=R * 0.5)
     write_csvlogger(tmp_path / "logs" / "naive", lower_only=True)
+    write_csvlogger(tmp_path / "logs" / "ewc" / "seed3", R=R * 0.9)
     code, out, err = run_cli("import", "avalanche-csv", str(tmp_path / "logs"), "--store", str(tmp_path / "s.duckdb"),
                              "--json")
     assert code == 0, err
     lines = [json.loads(x) for x in out.splitlines()]
-    assert [(x["strategy"], x["seed"]) for x in lines] == [("naive", 0), ("replay", 0), ("replay", 1)]
+    assert [(x["strategy"], x["seed"]) for x in lines] == [("ewc", 3), ("naive", 0), ("replay", 0), ("replay", 1)]
+    lines = lines[1:]
     lower = np.array(lines[0]["accuracy_matrix"], dtype=float)  # null above the diagonal: never evaluated
     assert np.isnan(lower[0, 1:]).all() and np.isnan(lower[1, 2])
     np.testing.assert_allclose(np.tril(np.nan_to_num(lower)), np.tril(R))

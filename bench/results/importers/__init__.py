@@ -138,12 +138,16 @@ def _label(value: str, *, flag: str) -> str:
 
 def labels_of(run: ImportedRun, *, strategy: str | None, seed: int | None) -> tuple[str, int]:
     """The strategy and seed a run is stored under: the flags, else what the source says, else its name
-    ('replay-seed2' -> replay, 2; 'naive' -> naive, 0)."""
-    m = _SEEDED_NAME.match(run.name.rsplit("/", 1)[-1])
-    name_strategy, name_seed = (m["name"], int(m["seed"])) if m and m["name"] else (run.name, None)
+    ('replay-seed2' -> replay, 2; 'ewc/seed1' -> ewc, 1; 'naive' -> naive, 0)."""
+    parts = run.name.split("/")
+    m = _SEEDED_NAME.match(parts[-1])
+    if m:
+        name_strategy, name_seed = m["name"] or (parts[-2] if len(parts) > 1 else parts[-1]), int(m["seed"])
+    else:
+        name_strategy, name_seed = run.name, None
     chosen = strategy or run.strategy or name_strategy
-    return _label(chosen, flag="--strategy" if strategy else "strategy"), (
-        seed if seed is not None else run.seed if run.seed is not None else name_seed or 0)
+    chosen_seed = seed if seed is not None else run.seed if run.seed is not None else name_seed
+    return _label(chosen, flag="--strategy" if strategy else "strategy"), chosen_seed or 0
 
 
 # -- rows ---------------------------------------------------------------------------------------------------
