@@ -4,7 +4,7 @@ import streamlit as st
 
 from bench.results import queries as q
 from bench.spec.labels import run_label
-from bench.spec.status import TERMINAL, Status
+from bench.spec.status import RESULT_STATUSES, TERMINAL
 from ui import run_detail as detail
 from ui.common import POLL_S, store
 from ui.compare import welcome
@@ -21,7 +21,7 @@ wanted = st.query_params.get("id")
 if wanted and wanted not in set(runs.run_id):
     st.warning(f"Ignored the unknown run id {wanted[:40]!r} from the link.")
     wanted = None
-finished = runs[runs.status == Status.FINISHED]
+finished = runs[runs.status.isin(RESULT_STATUSES)]
 st.session_state["detail.run"] = wanted or (finished.run_id.iloc[0] if not finished.empty else runs.run_id.iloc[0])
 labels = {r["run_id"]: run_label(r) for _, r in runs.iterrows()}
 run_id = st.selectbox("Run", list(runs.run_id), format_func=labels.get, key="detail.run",

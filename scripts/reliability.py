@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import bad_imports  # scripts/bad_imports.py: the bad import files, kind by kind
+
 from bench.cli import main as cli
 from bench.execute import jobs
 from bench.results.store import Store
@@ -217,6 +219,8 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp())
     (tmp / "inputs").mkdir()
     tried, failures = check_bad_inputs(tmp / "inputs")
+    (tmp / "imports").mkdir()
+    imports_tried, import_failures = bad_imports.check(tmp / "imports")
     faults, broken = [], []
     for fault in (fault_nan, fault_sigkill, fault_old_schema):
         try:
@@ -224,11 +228,15 @@ def main() -> int:
         except Exception as exc:  # report every fault, do not stop at the first
             broken.append(f"{fault.__name__}: {type(exc).__name__}: {exc}")
     held = load(tmp, writers=args.writers, readers=args.readers, minutes=args.minutes)
-    ok = not failures and not broken and held["rows_written"] == held["rows_read"] == held["distinct_rows"] \
-        and held["reader_errors"] == 0
+    ok = not failures and not import_failures and not broken \
+        and held["rows_written"] == held["rows_read"] == held["distinct_rows"] and held["reader_errors"] == 0
     print("== reliability ==")
     print(f"bad inputs: {tried} tried, {tried - len(failures)} rejected cleanly (exit 2, one line, nothing written)")
     for f in failures:
+        print(f"  NOT CLEAN: {f}")
+    print(f"bad imports: {imports_tried} kinds tried, {imports_tried - len(import_failures)} refused cleanly "
+          "(exit 2, one line, store unchanged)")
+    for f in import_failures:
         print(f"  NOT CLEAN: {f}")
     print(f"faults: {len(faults)} injected and survived, {len(broken)} not")
     for f in faults:
@@ -239,7 +247,8 @@ def main() -> int:
           f"{held['rows_written']} rows written, {held['rows_read']} rows read "
           f"({held['distinct_rows']} distinct), {held['reader_polls']} reader polls, {held['reader_errors']} errors")
     if args.json:
-        print(json.dumps({"bad_inputs": tried, "rejected": tried - len(failures), "faults_survived": len(faults),
+        print(json.dumps({"bad_inputs": tried, "rejected": tried - len(failures), "bad_imports": imports_tried,
+                          "bad_imports_rejected": imports_tried - len(import_failures), "faults_survived": len(faults),
                           "faults_broken": len(broken), "load": held, "ok": ok}))
     return 0 if ok else 1
 

@@ -7,20 +7,15 @@ import streamlit as st
 from bench import lessons
 from bench.execute import jobs
 from bench.plots import charts
+from bench.plots.summary import summary_table
 from bench.prompt.names import MICRO, micro_cached
+from bench.results import importers
 from bench.results import queries as q
 from bench.results.store import Store
 from bench.spec.labels import group_label, run_label
 from bench.spec.status import TERMINAL, Status
 from ui import facts
 from ui.common import POLL_S, fmt_seconds, pool_settings, share_url, show_chart, store
-
-# Summary columns: metric -> (title, decimals)
-SUMMARY_METRICS = {
-    "acc": ("ACC", 3), "avg_incremental_acc": ("Avg incremental ACC", 3), "bwt": ("BWT", 3), "fwt": ("FWT", 3),
-    "forgetting": ("Forgetting", 3), "time_s": ("Time (s)", 1), "method_memory_mb": ("Memory: model + buffer (MB)", 2),
-    "kept_samples": ("Buffer + prompts (stored-sample equivalents)", 0),
-}
 
 
 # -- selection ---------------------------------------------------------------------------------------------
@@ -112,26 +107,9 @@ def progress_text(r) -> str:
 
 
 # -- results -----------------------------------------------------------------------------------------------
-def summary_table(summ: pd.DataFrame, series: pd.DataFrame, groups: pd.DataFrame) -> pd.DataFrame:
-    """One row per series: 'mean ± std' over seeds (just the mean for one seed; 'n/a' where undefined)."""
-    seeds = dict(zip(groups.group_id, groups.n_finished, strict=True))
-    rows = []
-    for g, name in zip(series.group_id, series.series, strict=True):
-        row = {"Strategy": name, "Seeds": int(seeds.get(g, 0))}
-        for metric, (title, dec) in SUMMARY_METRICS.items():
-            m = summ[(summ.group_id == g) & (summ.metric == metric)]
-            if m.empty:
-                row[title] = "n/a"
-                continue
-            mean, std = float(m["mean"].iloc[0]), m["std"].iloc[0]
-            row[title] = f"{mean:.{dec}f}" + ("" if pd.isna(std) else f" ± {float(std):.{dec}f}")
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
 def finished(s: Store, run_ids: list[str]) -> list[str]:
-    df = q.resolve_selection(s, group_ids=[], run_ids=run_ids)[0]
-    return list(df.run_id[df.status == Status.FINISHED])
+    """The runs among `run_ids` that have results (finished or imported)."""
+    return q.with_results(s, run_ids)
 
 
 def series_for(s: Store, run_ids: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -140,7 +118,8 @@ def series_for(s: Store, run_ids: list[str]) -> tuple[pd.DataFrame, pd.DataFrame
 
 
 def render(s: Store, run_ids: list[str], *, key: str,
-           sections: tuple[str, ...] = ("summary", "facts", "retention", "matrices", "forgetting", "recall")) -> None:
+           sections: tuple[str, ...] = ("summary", "report", "facts", "retention", "matrices", "forgetting",
+                                        "recall")) -> None:
     """Summary table and charts of the finished runs among `run_ids`, grouped by config, seeds averaged."""
     ids = finished(s, run_ids)
     if not ids:
@@ -157,6 +136,8 @@ def render(s: Store, run_ids: list[str], *, key: str,
                    "Buffer + prompts: the stored samples and the prompt and key numbers a method keeps, counted in "
                    "stored inputs, so that rehearsal-free methods can be set against replay at equal memory "
                    "(regularization methods' importance weights are not counted).")
+    if "report" in sections:
+        report_buttons(s, ids, key=key)
     if "facts" in sections:
         facts.section(s, ids, series, key=key)
     if "retention" in sections:
@@ -165,6 +146,10 @@ def render(s: Store, run_ids: list[str], *, key: str,
         if _has(curves):
             st.caption("Dashed lines: training moves to the next experience (grey when every strategy switches at "
                        "the same iteration). Band: ± std over seeds. Click a legend entry to highlight a strategy.")
+            units = sorted({v["step_unit"] for v in importers.sources(s, ids).values()} - {"iteration"})
+            if units:
+                st.caption(f"Imported runs are drawn against what their files count ({', '.join(units)}), not "
+                           "training iterations.")
             show_chart(charts.retention_chart(curves, q.boundaries(s, ids), series), key=f"{key}.retention",
                        name="retention")
     if "matrices" in sections:
@@ -185,6 +170,20 @@ def render(s: Store, run_ids: list[str], *, key: str,
         recall = q.class_recall(s, ids)
         if _has(recall):
             show_chart(charts.class_recall_chart(recall, series), key=f"{key}.recall", name="class-recall")
+
+
+def report_buttons(s: Store, run_ids: list[str], *, key: str) -> None:
+    """This comparison to take away (built on demand): a self-contained HTML report, the table as LaTeX or
+    Markdown."""
+    from bench.plots import report
+
+    row = st.container(horizontal=True)
+    row.download_button("Report (HTML)", data=lambda: report.html_report(s, run_ids), file_name="bench-report.html",
+                        mime="text/html", key=f"{key}.report.html", on_click="ignore")
+    row.download_button("Table (LaTeX)", data=lambda: report.latex(s, run_ids), file_name="bench-summary.tex",
+                        mime="text/x-tex", key=f"{key}.report.tex", on_click="ignore")
+    row.download_button("Table (Markdown)", data=lambda: report.markdown(s, run_ids), file_name="bench-summary.md",
+                        mime="text/markdown", key=f"{key}.report.md", on_click="ignore")
 
 
 def _has(df: pd.DataFrame) -> bool:

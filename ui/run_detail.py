@@ -8,9 +8,10 @@ import streamlit as st
 
 from bench.plots import charts
 from bench.prompt.names import backbone_note
+from bench.results import importers
 from bench.results import queries as q
 from bench.results.store import Store
-from bench.spec.status import TERMINAL, Status
+from bench.spec.status import RESULT_STATUSES, TERMINAL, Status
 from ui import facts
 from ui.common import fmt_seconds, plain_error, show_chart
 
@@ -33,11 +34,15 @@ def show(s: Store, run_id: str, *, live: bool) -> None:
             st.code(row["error"], language=None)
     elif row["status"] not in TERMINAL:
         st.info(f"This run is {row['status']}; this page updates itself as it trains.")
-    elif row["status"] != Status.FINISHED:
+    elif row["status"] == Status.IMPORTED:
+        src = importers.sources(s, [run_id]).get(run_id, {})
+        st.info(f"Imported from {src.get('source', 'an unknown source')} ({src.get('tool', '?')}); its steps count "
+                f"{src.get('step_unit', '?')}s. The bench did not train it and never re-runs it.")
+    elif row["status"] not in RESULT_STATUSES:
         st.info(f"This run is {row['status']}.")
 
     mdf = q.run_metrics(s, [run_id])
-    m = dict(zip(mdf.metric, mdf.value, strict=True)) if row["status"] == Status.FINISHED else {}
+    m = dict(zip(mdf.metric, mdf.value, strict=True)) if row["status"] in RESULT_STATUSES else {}
     cols = st.columns(7)
     for col, (name, title, fmt) in zip(cols, [("acc", "ACC", "{:.3f}"), ("bwt", "BWT", "{:.3f}"),
                                               ("forgetting", "Forgetting", "{:.3f}"), ("fwt", "FWT", "{:.3f}"),
@@ -50,7 +55,8 @@ def show(s: Store, run_id: str, *, live: bool) -> None:
                f"{int(m.get('iterations', 0) or 0)} iterations, evaluated every {int(m.get('eval_every', 0) or 0)}"
                + (f" · keeps {m['prompt_params']:,.0f} prompt and key numbers, the size of {m['kept_samples']:,.0f} "
                   "stored samples" if m.get("prompt_params") else "")
-               if m else "Timing appears when the run finishes.")
+               if m and row["status"] == Status.FINISHED else
+               "Imported results carry no timing." if m else "Timing appears when the run finishes.")
 
     with st.expander("Configuration"):
         st.json(cfg)
@@ -73,7 +79,7 @@ def show(s: Store, run_id: str, *, live: bool) -> None:
         else:
             show_chart(charts.run_retention_chart(curves, bounds, width=440), key="detail.retention",
                        name=f"{run_id}-retention")
-    facts.section(s, [run_id] if row["status"] == Status.FINISHED else [], series, key="detail")
+    facts.section(s, [run_id] if row["status"] in RESULT_STATUSES else [], series, key="detail")
     st.subheader("Training loss")
     loss = q.train_curve(s, run_id)
     if loss.empty:

@@ -7,7 +7,7 @@ import streamlit as st
 from bench.execute import jobs
 from bench.results import queries as q
 from bench.spec.labels import run_label
-from bench.spec.status import STATUSES, TERMINAL, Status
+from bench.spec.status import RESULT_STATUSES, STATUSES, TERMINAL, Status
 from ui.common import POLL_S, fmt_seconds, plain_error, pool_settings, store
 from ui.compare import progress_text
 
@@ -77,7 +77,7 @@ def manage(s) -> None:
         if left.button(f"Delete {len(chosen)} selected", disabled=not chosen, key="runs.delete"):
             jobs.delete(s, chosen)
             st.rerun()
-        bad = list(done.run_id[done.status != Status.FINISHED])
+        bad = list(done.run_id[~done.status.isin(RESULT_STATUSES)])  # finished and imported runs are results
         if right.button(f"Delete all {len(bad)} failed, cancelled or interrupted", disabled=not bad,
                         key="runs.delete.bad"):
             jobs.delete(s, bad)

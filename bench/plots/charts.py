@@ -17,7 +17,7 @@ ACCURACY_SCHEME = "blues"
 # width/height are the plot's own size (Streamlit's theme would otherwise squeeze legends and axes into them)
 _PAD = alt.AutoSizeParams(type="pad")
 # Run-config fields that never tell two groups apart in a label (seeds are aggregated; the rest is not science).
-_NOT_IN_LABELS = ("strategy", "seed", "device", "data_dir", "params", "benchmark_params")
+_NOT_IN_LABELS = ("strategy", "seed", "device", "data_dir", "params", "benchmark_params", "imported")
 
 
 def _natural(text: str) -> list:
@@ -48,12 +48,16 @@ def series_table(groups: pd.DataFrame) -> pd.DataFrame:
     flat = {g: _flat(json.loads(c)) for g, c in zip(groups.group_id, groups.config_json, strict=True)}
     strategy = dict(zip(groups.group_id, groups.strategy, strict=True))
     keys = sorted({k for f in flat.values() for k in f})
-    varying = {k for k in keys if not k.startswith("param.") and len({repr(f.get(k)) for f in flat.values()}) > 1}
+    # An imported run's config has no run settings (epochs, lr, ...): its missing keys do not make them vary.
+    imported = {g for g, c in zip(groups.group_id, groups.config_json, strict=True) if json.loads(c).get("imported")}
+    varying = {k for k in keys if not k.startswith("param.") and len(
+        {repr(f.get(k)) for g, f in flat.items() if k in f or g not in imported}) > 1}
     rows = []
     for g, f in flat.items():
         same = [flat[h] for h in flat if strategy[h] == strategy[g]]
         own = {k for k in keys if k.startswith(("param.", "bench.")) and len({repr(s.get(k)) for s in same}) > 1}
         parts = [_part(k, f[k]) for k in keys if (k in varying or k in own) and f.get(k) is not None]
+        parts = ["imported"] + parts if g in imported else parts  # results made elsewhere: say so on every chart
         label = strategy[g] + (f" ({', '.join(parts)})" if parts else "")
         rows.append({"group_id": g, "series": label, "strategy": strategy[g]})
     seen: dict[str, int] = {}

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from bench.results.store import ROW_TABLES, Store
-from bench.spec.status import Status
+from bench.spec.status import RESULT_STATUSES, Status
 
 
 def runs(store: Store, *, run_ids: list[str] | None = None) -> pd.DataFrame:
@@ -35,32 +35,47 @@ def end_evaluations(store: Store, run_ids: list[str]) -> pd.DataFrame:
     )
 
 
+def _pivot(ends: pd.DataFrame) -> np.ndarray:
+    if ends.empty:
+        return np.zeros((0, 0))
+    return ends.pivot(index="trained_exp", columns="test_exp", values="accuracy").sort_index().to_numpy()
+
+
 def accuracy_matrix(store: Store, run_id: str) -> np.ndarray:
     """R[i, j] as stored (rows: trained experience in order; columns: test experience)."""
     df = end_evaluations(store, [run_id])
-    df = df[df.kind == "end"]
-    if df.empty:
-        return np.zeros((0, 0))
-    return df.pivot(index="trained_exp", columns="test_exp", values="accuracy").sort_index().to_numpy()
+    return _pivot(df[df.kind == "end"])
 
 
 def run_result(store: Store, run_id: str) -> dict:
     """The CLI's JSON shape for one run, rebuilt from stored rows only."""
-    row = store.run_row(run_id)
-    if row is None:
-        raise KeyError(run_id)
-    cfg = json.loads(row["config_json"])
-    m = run_metrics(store, [run_id])
-    metrics = {k: (None if v is None or not math.isfinite(v) else float(v))
-               for k, v in zip(m.metric, m.value, strict=True)}
-    error = row.get("error")
-    return {
-        "run_id": run_id, "status": row["status"], "benchmark": cfg["benchmark"], "scenario": cfg["scenario"],
-        "strategy": cfg["strategy"], "params": cfg["params"], "benchmark_params": cfg["benchmark_params"],
-        "seed": cfg["seed"], "device": row.get("device"), "metrics": metrics,
-        "accuracy_matrix": accuracy_matrix(store, run_id).tolist(),
-        "error": error.split("\n")[0] if isinstance(error, str) else None,
-    }
+    return run_results(store, [run_id])[0]
+
+
+def run_results(store: Store, run_ids: list[str]) -> list[dict]:
+    """run_result of each given run, in order, in three store accesses (an import prints a hundred at once)."""
+    rows = runs(store, run_ids=run_ids).set_index("run_id")
+    m = run_metrics(store, run_ids)
+    ends = end_evaluations(store, run_ids)
+    ends = ends[ends.kind == "end"]
+    out = []
+    for run_id in run_ids:
+        if run_id not in rows.index:
+            raise KeyError(run_id)
+        row = rows.loc[run_id].to_dict()
+        cfg = json.loads(row["config_json"])
+        mine = m[m.run_id == run_id]
+        metrics = {k: (None if v is None or not math.isfinite(v) else float(v))
+                   for k, v in zip(mine.metric, mine.value, strict=True)}
+        error = row.get("error")
+        out.append({
+            "run_id": run_id, "status": row["status"], "benchmark": cfg["benchmark"], "scenario": cfg["scenario"],
+            "strategy": cfg["strategy"], "params": cfg["params"], "benchmark_params": cfg["benchmark_params"],
+            "seed": cfg["seed"], "device": row.get("device"), "metrics": metrics,
+            "accuracy_matrix": _pivot(ends[ends.run_id == run_id]).tolist(),
+            "error": error.split("\n")[0] if isinstance(error, str) else None,
+        })
+    return out
 
 
 # -- the app's views: everything aggregated here, so pages and charts only receive what they draw ---------------
@@ -79,13 +94,13 @@ def run_overview(store: Store, *, now: float | None = None) -> pd.DataFrame:
                CAST(r.iteration AS DOUBLE) AS iteration, CAST(r.est_iterations AS DOUBLE) AS est_iterations,
                CASE WHEN r.started_at IS NULL THEN NULL
                     ELSE coalesce(r.finished_at, ?) - r.started_at END AS elapsed_s,
-               CASE WHEN r.status = ? THEN 1.0
+               CASE WHEN list_contains(?, r.status) THEN 1.0
                     ELSE least(1.0, coalesce(r.iteration / nullif(r.est_iterations, 0), 0.0)) END AS progress,
                m.value AS acc, json_extract_string(r.config_json, '$.params.backbone') AS backbone
         FROM runs r LEFT JOIN run_metrics m ON m.run_id = r.run_id AND m.metric = 'acc'
         ORDER BY r.created_at DESC, r.run_id
         """,
-        [now if now is not None else time.time(), Status.FINISHED],
+        [now if now is not None else time.time(), list(RESULT_STATUSES)],
     ).assign(eta_s=lambda d: _eta(d))
 
 
@@ -102,15 +117,15 @@ def status_counts(store: Store) -> dict[str, int]:
 
 def groups(store: Store, *, group_ids: list[str] | None = None) -> pd.DataFrame:
     """One row per group (same config but the seed): its identity, a representative config, run counts."""
-    where, params = "", [Status.FINISHED]
+    where, params = "", [list(RESULT_STATUSES)]
     if group_ids is not None:
-        where, params = "WHERE list_contains(?, group_id)", [Status.FINISHED, group_ids]
+        where, params = "WHERE list_contains(?, group_id)", [list(RESULT_STATUSES), group_ids]
     return store.query(
         f"""
         SELECT group_id, any_value(benchmark) AS benchmark, any_value(scenario) AS scenario,
                any_value(strategy) AS strategy, any_value(family) AS family,
                arg_max(config_json, created_at) AS config_json, count(*) AS n_runs,
-               count(*) FILTER (WHERE status = ?) AS n_finished,
+               count(*) FILTER (WHERE list_contains(?, status)) AS n_finished,
                list(DISTINCT seed ORDER BY seed) AS seeds, max(created_at) AS last_created
         FROM runs {where} GROUP BY group_id ORDER BY last_created DESC
         """,
@@ -130,23 +145,30 @@ def resolve_selection(store: Store, *, group_ids: list[str], run_ids: list[str])
     return df, unknown
 
 
+def with_results(store: Store, run_ids: list[str]) -> list[str]:
+    """The runs among `run_ids` that have results to chart (finished or imported), oldest first."""
+    df = resolve_selection(store, group_ids=[], run_ids=run_ids)[0]
+    return list(df.run_id[df.status.isin(RESULT_STATUSES)])
+
+
 def latest_comparison(store: Store, *, max_groups: int = 8) -> list[str]:
-    """Group ids of the most recent comparison: the sweep of the last finished run, else the latest groups of
-    the same stream and scenario. Empty when nothing has finished."""
+    """Group ids of the most recent comparison: the sweep of the last run with results (finished or imported),
+    else the latest groups of the same stream and scenario. Empty when no run has results."""
+    done = list(RESULT_STATUSES)
     last = store.query(
-        "SELECT sweep_id, benchmark, scenario FROM runs WHERE status = ? "
-        "ORDER BY finished_at DESC NULLS LAST LIMIT 1", [Status.FINISHED])
+        "SELECT sweep_id, benchmark, scenario FROM runs WHERE list_contains(?, status) "
+        "ORDER BY finished_at DESC NULLS LAST LIMIT 1", [done])
     if last.empty:
         return []
     sweep, bench, scenario = last.iloc[0]
     if isinstance(sweep, str):
         df = store.query(
-            "SELECT group_id FROM runs WHERE sweep_id = ? AND status = ? "
-            "GROUP BY group_id ORDER BY min(created_at) LIMIT ?", [sweep, Status.FINISHED, max_groups])
+            "SELECT group_id FROM runs WHERE sweep_id = ? AND list_contains(?, status) "
+            "GROUP BY group_id ORDER BY min(created_at) LIMIT ?", [sweep, done, max_groups])
     else:
         df = store.query(
-            "SELECT group_id FROM runs WHERE benchmark = ? AND scenario = ? AND status = ? "
-            "GROUP BY group_id ORDER BY max(finished_at) DESC LIMIT ?", [bench, scenario, Status.FINISHED, max_groups])
+            "SELECT group_id FROM runs WHERE benchmark = ? AND scenario = ? AND list_contains(?, status) "
+            "GROUP BY group_id ORDER BY max(finished_at) DESC LIMIT ?", [bench, scenario, done, max_groups])
     return list(df.group_id)
 
 
@@ -301,5 +323,5 @@ def selected_groups(store: Store, run_ids: list[str]) -> pd.DataFrame:
     """The groups the given runs belong to (as `groups`), with n_finished counting only the selected runs."""
     sel = resolve_selection(store, group_ids=[], run_ids=run_ids)[0]
     groups_df = groups(store, group_ids=sorted(set(sel.group_id)))
-    done = sel[sel.status == Status.FINISHED].groupby("group_id").size()
+    done = sel[sel.status.isin(RESULT_STATUSES)].groupby("group_id").size()
     return groups_df.assign(n_finished=groups_df.group_id.map(done).fillna(0).astype(int))

@@ -49,8 +49,12 @@ _SCHEMA = [
         run_id VARCHAR, point INTEGER, test_exp INTEGER, measure VARCHAR, value DOUBLE, n INTEGER)""",
     # Per-run scalar results, long format: acc, bwt, time_s, peak_memory_mb, ...
     """CREATE TABLE IF NOT EXISTS run_metrics (run_id VARCHAR, metric VARCHAR, value DOUBLE)""",
+    # Where an imported run came from (added without a schema version bump: a new table, created on open).
+    # content_hash identifies the imported content, so the same files imported twice give one run.
+    """CREATE TABLE IF NOT EXISTS run_sources (
+        run_id VARCHAR, tool VARCHAR, source VARCHAR, content_hash VARCHAR, step_unit VARCHAR, imported_at DOUBLE)""",
 ]
-ROW_TABLES = ("evaluations", "class_recall", "train_curve", "probes", "run_metrics")
+ROW_TABLES = ("evaluations", "class_recall", "train_curve", "probes", "run_metrics", "run_sources")
 RUN_COLUMNS = (
     "run_id", "group_id", "sweep_id", "benchmark", "scenario", "strategy", "family", "seed", "config_json",
     "status", "error", "cancel_requested", "created_at", "started_at", "first_iteration_at", "finished_at",
@@ -178,6 +182,41 @@ class Store:
             if run_fields:
                 cols = ", ".join(f"{k} = ?" for k in run_fields)
                 con.execute(f"UPDATE runs SET {cols} WHERE run_id = ?", [*run_fields.values(), run_id])
+            con.execute("COMMIT")
+
+    def insert_complete(self, runs: list[tuple[dict, dict[str, list[dict]]]]) -> None:
+        """Insert whole runs (a runs row and all its rows, table -> row dicts) in one transaction: all or nothing.
+        A run whose ``run_sources`` row carries a content hash already stored is refused (BadInput), and then
+        none of the runs is written."""
+        with self.connect() as con:
+            con.execute("BEGIN")
+            try:
+                hashes = [r["content_hash"] for _, rows in runs for r in rows.get("run_sources", [])]
+                if len(set(hashes)) < len(hashes):
+                    raise BadInput("two of the runs to import have the same content: import each only once")
+                found = con.execute("SELECT s.content_hash, s.source, s.run_id FROM run_sources s "
+                                    "WHERE list_contains(?, s.content_hash) LIMIT 1", [hashes]).fetchone()
+                if found:
+                    raise BadInput(f"{found[1]} was already imported as run {found[2]} (same content): "
+                                   "delete that run first to import it again")
+                cols = ", ".join(RUN_COLUMNS)
+                df = pd.DataFrame([{c: run.get(c) for c in RUN_COLUMNS} for run, _ in runs], columns=list(RUN_COLUMNS))
+                df["cancel_requested"] = df["cancel_requested"].fillna(False).astype(bool)
+                con.register("new_runs", df)
+                con.execute(f"INSERT INTO runs ({cols}) SELECT {cols} FROM new_runs")
+                con.unregister("new_runs")
+                for table in sorted({t for _, rows in runs for t in rows}):  # one insert per table for all runs
+                    if table not in ROW_TABLES:
+                        raise ValueError(f"unknown table {table!r}")
+                    parts = [pd.DataFrame(rows[table]).assign(run_id=run["run_id"]) for run, rows in runs
+                             if rows.get(table)]
+                    if parts:
+                        con.register("batch_rows", pd.concat(parts, ignore_index=True))
+                        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM batch_rows")
+                        con.unregister("batch_rows")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
             con.execute("COMMIT")
 
     def claim_next(self, *, host: str, pid: int) -> dict | None:
