@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bench.benchmarks import BenchmarkSpec, benchmarks, get_benchmark
+from bench.models.run_settings import check_run_settings
 from bench.spec.config import RUN_PARAMS, SCENARIOS, RunConfig
 from bench.spec.params import BadInput, validate_params
 from bench.strategies import StrategySpec, get_strategy, strategies
@@ -40,6 +41,7 @@ def validate(cfg: RunConfig) -> RunConfig:
     sparams = validate_params(strat.params, cfg.params, owner=strat.name)
     run = validate_params(RUN_PARAMS, {k: getattr(cfg, k) for k in (p.name for p in RUN_PARAMS)}, owner="run")
     strat.check(sparams, bparams, bench)
+    run = check_run_settings(run, bench=bench, strategy=strat, params=sparams)  # model, normalize, augment, bf16
     if cfg.data_dir is not None and not isinstance(cfg.data_dir, str):
         raise BadInput(f"data_dir={cfg.data_dir!r} is not valid: expected a directory path")
     if bench.check_data is not None:

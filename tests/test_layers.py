@@ -2,8 +2,9 @@
 Streamlit, and what the app's reading pages load imports neither torch nor Avalanche.
 
 Layers, lowest first (docs/architecture.md draws them):
-  0 spec        what a run is (params, config, sweeps, statuses, labels)
-  1 registry    what can run: task streams, strategies, backbones, the prompt ViTs, the facts stream and probes
+  0 spec        what a run is (params, config, sweeps, statuses, labels), and the backbone registry (bench.models):
+                the run setting `model` takes its choices from it
+  1 registry    what can run: task streams, strategies, the prompt ViTs, the facts stream and probes
   2 train       config -> Avalanche -> rows (runner, recorder, fast path, metrics)
   3 results     rows -> DuckDB -> DataFrames (store, queries, export, the facts queries)
   4 execute     where runs happen (the local pool, Ray)
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 LAYERS = {
     "bench.spec": 0,
-    "bench.models": 1, "bench.benchmarks": 1, "bench.strategies": 1, "bench.prompt": 1, "bench.registry": 1,
+    "bench.models": 0, "bench.benchmarks": 1, "bench.strategies": 1, "bench.prompt": 1, "bench.registry": 1,
     "bench.facts": 1, "bench.facts.stream": 1, "bench.facts.probes": 1, "bench.facts.measures": 1,
     "bench.train": 2,
     "bench.results": 3, "bench.facts.queries": 3,

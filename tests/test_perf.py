@@ -53,3 +53,30 @@ def test_cnn_workload_runs_on_the_cpu_when_asked():
     assert w["workload"] == "cifar-synthetic" and w["batch_size"] == 128
     assert w["ways"]["runner"]["images_per_s"] > 0 and out["ratios"]["runner_vs_plain"] > 0
     assert "store" not in out
+
+
+@pytest.mark.slow
+def test_resnet18_workload_with_augmentation_runs_on_the_cpu_at_a_token_size(capsys):
+    """The ResNet-18 workload (CIFAR-shaped synthetic tensors, crop+flip, CIFAR-10 normalisation), timed three ways
+    in images/s, at a size a CPU runs in CI; `--device cuda` runs it at FULL_SIZE."""
+    table, out = _perf("--quick", "--json", "--workloads", "resnet18-cifar", "--device", "cpu", "--reps", "1",
+                       "--warmup", "0", "--store-runs", "0", "--size", "80,40")
+    with capsys.disabled():
+        print("\n" + table)
+    (w,) = out["workloads"]
+    assert w["workload"] == "resnet18-cifar" and w["train_samples"] == 80 and w["test_samples"] == 40
+    assert (w["model"], w["augment"], w["normalize"]) == ("resnet18", "crop_flip", "mean_std")
+    assert w["param_count"] == 11_173_962
+    for way in ("plain", "avalanche", "runner"):
+        assert w["ways"][way]["images_per_s"] > 0, way
+    assert w["ways"]["plain"]["evals"] == w["ways"]["runner"]["evals"] > 0
+    assert "augment crop_flip" in table and "img/s" in table
+
+
+@pytest.mark.slow
+def test_bf16_needs_a_gpu_and_a_bad_size_is_refused():
+    for args, message in ((("--bf16", "--device", "cpu"), "--bf16 needs a CUDA device"),
+                          (("--size", "40"), "--size '40' is not valid: expected N_TRAIN,N_TEST")):
+        proc = subprocess.run([sys.executable, "-m", "bench.perf", "--workloads", "none", "--store-runs", "0",
+                               *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-500:]

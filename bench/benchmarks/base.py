@@ -81,6 +81,10 @@ class BenchmarkSpec:
     check: Callable[[dict], None] = lambda params: None
     make: Callable[..., Stream] | None = None  # streams that are not images cut by class or domain (facts)
     check_data: Callable[[str | None], None] | None = None  # raises BadInput if the files are not there
+    # the stream's training recipe for its inputs: what the run setting augment=auto means here (bench/train/augment.py)
+    # and the per-channel (mean, std) that normalize=mean_std applies in front of the backbone (bench/models)
+    augment: str = "none"
+    normalization: tuple[tuple[float, ...], tuple[float, ...]] | None = None
 
     @property
     def images(self) -> bool:

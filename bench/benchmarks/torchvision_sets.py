@@ -134,6 +134,13 @@ _BENCHMARK_DATASET = {
 
 _SPLIT_SCENARIOS = ("class", "task", "domain")
 
+# Per-channel mean and std of the training images in [0, 1], as Mammoth normalises its CIFAR streams
+# (datasets/seq_cifar10.py and seq_cifar100.py, MEAN and STD, at commit e75a491c69fd729edeb01431afb753d9157d9a81).
+# PyCIL (utils/data.py) uses the same CIFAR-100 values; its CIFAR-10 std (0.2023, 0.1994, 0.2010) is the often
+# copied figure that is not the pixels' std.
+CIFAR10_NORMALIZATION = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2615))
+CIFAR100_NORMALIZATION = ((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761))
+
 SPECS = [
     BenchmarkSpec(
         name="split-mnist", kind="split", params=(n_experiences_param(), CLASS_ORDER),
@@ -157,12 +164,14 @@ SPECS = [
         name="split-cifar10", kind="split", params=(n_experiences_param(), CLASS_ORDER),
         scenarios=_SPLIT_SCENARIOS, load=_loader("split-cifar10", "cifar10"), offline=False,
         check_data=_data_check("split-cifar10", "cifar10"), default_model="cnn",
+        augment="crop_flip", normalization=CIFAR10_NORMALIZATION,
         description="CIFAR-10 (50,000 / 10,000 32x32 colour images), split into disjoint classes.",
     ),
     BenchmarkSpec(
         name="split-cifar100", kind="split", params=(n_experiences_param(default=10, max_=100), CLASS_ORDER),
         scenarios=_SPLIT_SCENARIOS, load=_loader("split-cifar100", "cifar100"), offline=False,
         check_data=_data_check("split-cifar100", "cifar100"), default_model="cnn",
+        augment="crop_flip", normalization=CIFAR100_NORMALIZATION,
         description="CIFAR-100 (50,000 / 10,000 32x32 colour images, 100 fine classes), split into disjoint classes.",
     ),
 ]

@@ -3,6 +3,7 @@
     python -m bench.perf                 # the full table (a few minutes)
     python -m bench.perf --quick         # a smoke version for CI (seconds, once torch and Avalanche are imported)
     python -m bench.perf --json          # ... and, as the last line, one JSON object with every figure
+    python -m bench.perf --device cuda --workloads resnet18-cifar [--bf16]   # the ResNet-18 workload on a GPU
 
 The ways, on the same stream, model, optimizer (SGD), batch size, epochs and evaluation schedule (the
 end-of-experience accuracy matrix and a dense evaluation every K training iterations, K as the runner picks it):
@@ -13,6 +14,10 @@ end-of-experience accuracy matrix and a dense evaluation every K training iterat
              forgetting metrics (no loggers), periodic evaluation every K iterations (PeriodicEval, as shipped).
 3. runner    the bench's runner (bench.runner.run), recording everything into a DuckDB store as it does for users,
              with its fast data path (bench.fastpath); `runner, fast=False` is the same with Avalanche's loader.
+
+A workload with augmentation (resnet18-cifar: crop and flip) augments in every way: the plain loop and the runner on
+the device (bench/train/augment.py), Avalanche as shipped the way its users do, with torchvision's RandomCrop and
+RandomHorizontalFlip as the datasets' train transform, per sample in its DataLoader.
 
 Times are medians over repetitions that run the ways round-robin (so background load hits them alike), after
 warm-up runs. The timed span is the training phase: every experience's training with its evaluations, from the
@@ -38,6 +43,7 @@ import torch
 
 from bench.perf.report import check_targets, header, render
 from bench.perf.setup import (
+    FULL_SIZE,
     QUICK_EPOCHS,
     WORKLOADS,
     Setup,
@@ -45,6 +51,7 @@ from bench.perf.setup import (
     _forward,
     _quiet,
     _sync,
+    parse_size,
     plain_evaluate,
     registered,
     synthetic_cifar_spec,
@@ -57,6 +64,7 @@ def plain(s: Setup, *, evals: bool = True) -> dict:
     opt = torch.optim.SGD(model.parameters(), lr=s.w.lr)
     crit = torch.nn.CrossEntropyLoss()
     data = [(e.train_x.to(s.device), e.train_y.to(s.device), e.task_label) for e in s.stream.experiences]
+    augment = s.augmenter()  # the same crop and flip on the device as the runner's, or None
     torch.manual_seed(s.seed)
     n_evals, it, row = 0, 0, []
     if evals:
@@ -67,7 +75,8 @@ def plain(s: Setup, *, evals: bool = True) -> dict:
         for _ in range(s.w.epochs):
             for idx in torch.randperm(len(x), device=s.device).split(s.w.batch_size):
                 opt.zero_grad()
-                loss = crit(_forward(model, x[idx], task), y[idx])
+                xb = x[idx] if augment is None else augment(x[idx])
+                loss = crit(_forward(model, xb, task), y[idx])
                 loss.backward()
                 opt.step()
                 it += 1
@@ -91,9 +100,12 @@ def avalanche_strategy(s: Setup, *, metrics: bool, evals: bool, fast: bool = Fal
     model = s.model()
     ms = (accuracy_metrics(experience=True, stream=True), forgetting_metrics(experience=True, stream=True))
     evaluator = EvaluationPlugin(*(ms if metrics else ()), loggers=[])
+    # As shipped, augmentation is the datasets' torchvision transform (per sample); with the bench's fast path it is
+    # the runner's on-device plugin, since the fast path steps aside for datasets with transforms.
+    plugins = [s.augmenter()] if fast and s.augmented else []
     strategy = Naive(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=s.w.lr),
                      criterion=torch.nn.CrossEntropyLoss(), train_mb_size=s.w.batch_size, train_epochs=s.w.epochs,
-                     eval_mb_size=1024, device=s.device, evaluator=evaluator,
+                     eval_mb_size=1024, device=s.device, evaluator=evaluator, plugins=plugins,
                      eval_every=s.eval_every if evals else -1, peval_mode="iteration")
     if fast:
         from bench.train.fastpath import enable
@@ -104,7 +116,7 @@ def avalanche_strategy(s: Setup, *, metrics: bool, evals: bool, fast: bool = Fal
 
 def avalanche(s: Setup, *, metrics: bool = True, evals: bool = True, fast: bool = False) -> dict:
     strategy = avalanche_strategy(s, metrics=metrics, evals=evals, fast=fast)
-    bench = s.avalanche_benchmark()
+    bench = s.avalanche_benchmark(transforms=not fast)
     counter = {"n": 0}
     original_eval = strategy.eval
 
@@ -211,8 +223,8 @@ def eval_passes(s: Setup, strategy, n: int) -> dict[str, list[float]]:
 
 # -- one workload ------------------------------------------------------------------------------------------------------
 def measure_workload(w: Workload, device: torch.device, *, reps: int, warmup: int, full: bool,
-                     tmp: Path) -> dict:
-    s = Setup(w, device)
+                     tmp: Path, bf16: bool = False) -> dict:
+    s = Setup(w, device, bf16=bf16 and w.model != "auto")
     store = timed_store(tmp / f"{w.name}.duckdb")
     ways: dict[str, Callable[[], dict]] = {
         "plain": lambda: plain(s),
@@ -242,7 +254,8 @@ def measure_workload(w: Workload, device: torch.device, *, reps: int, warmup: in
                  "n_experiences": len(s.stream.experiences), "epochs": w.epochs, "batch_size": w.batch_size,
                  "eval_every": s.eval_every, "iterations": s.iterations, "train_samples": s.n_train,
                  "test_samples": sum(len(t[0]) for t in s.tests), "device": str(device), "reps": reps,
-                 "ways": {}}
+                 "model": s.cfg.model, "augment": s.cfg.augment, "normalize": s.cfg.normalize, "bf16": s.cfg.bf16,
+                 "param_count": sum(p.numel() for p in s.model().parameters()), "ways": {}}
     for k, rs in samples.items():
         xs = [r["s"] for r in rs]
         entry = {"ms": 1000 * statistics.median(xs), "ms_min": 1000 * min(xs), "ms_max": 1000 * max(xs),
@@ -321,15 +334,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--store-runs", type=int, default=None, help="synthetic runs in the store test (default 1000; "
                                                                 "quick 50; 0 skips it)")
     p.add_argument("--latency", type=int, default=None, help="warm submits timed (default 5; quick 0 skips it)")
+    p.add_argument("--bf16", action="store_true", help="the ResNet workload under bf16 autocast (needs CUDA)")
+    p.add_argument("--size", default=None, metavar="N_TRAIN,N_TEST",
+                   help=f"synthetic images of the CIFAR workloads (default {FULL_SIZE[0]},{FULL_SIZE[1]} on a GPU "
+                        "in full mode, else each workload's CPU size)")
     args = p.parse_args(argv)
     args.reps = args.reps or (3 if args.quick else 9)
     args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
     store_runs = args.store_runs if args.store_runs is not None else (50 if args.quick else 1000)
     latency_n = args.latency if args.latency is not None else (0 if args.quick else 5)
 
+    try:
+        size = parse_size(args.size)
+    except ValueError as exc:
+        p.error(str(exc))
     from bench.train.runner import resolve_device
 
     device = resolve_device(args.device)
+    if args.bf16 and device.type != "cuda":
+        p.error("--bf16 needs a CUDA device (bf16 autocast is for the ResNets on a GPU)")
     threads = int(os.environ.get("BENCH_TORCH_THREADS", "1"))
     torch.set_num_threads(threads)  # what the runner does; every way runs under the same setting
     if args.workloads == "none":
@@ -347,15 +370,15 @@ def main(argv: list[str] | None = None) -> int:
         out: dict = {"header": header(device, args), "workloads": []}
         with tempfile.TemporaryDirectory(prefix="bench-perf-") as tmpdir:
             tmp = Path(tmpdir)
-            # CIFAR-sized on a GPU; a token size where the workload is forced onto a CPU (to exercise the code)
-            n_train, n_test = (10000, 2000) if device.type == "cuda" and not args.quick else (640, 160)
-            with registered(synthetic_cifar_spec(n_train, n_test)):
-                for name in names:
-                    w = WORKLOADS[name]
-                    if args.quick:
-                        w = replace(w, epochs=QUICK_EPOCHS)
+            for name in names:
+                w = WORKLOADS[name]
+                if args.quick:
+                    w = replace(w, epochs=QUICK_EPOCHS)
+                # CIFAR-sized on a GPU; a token size where the workload is forced onto a CPU (to exercise the code)
+                n_train, n_test = size or (FULL_SIZE if device.type == "cuda" and not args.quick else w.cpu_size)
+                with registered(synthetic_cifar_spec(n_train, n_test)):
                     out["workloads"].append(measure_workload(w, device, reps=args.reps, warmup=args.warmup,
-                                                             full=not args.quick, tmp=tmp))
+                                                             full=not args.quick, tmp=tmp, bf16=args.bf16))
             if latency_n:
                 out["latency"] = measure_latency(tmp, latency_n)
             if store_runs:

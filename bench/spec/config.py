@@ -5,10 +5,13 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
 
+from bench.models import MODEL_CHOICES, model_help
 from bench.spec.params import BadInput, ParamSpec
 
 SCENARIOS = ("class", "task", "domain")
 DEVICES = ("auto", "cpu", "cuda")
+AUGMENTS = ("auto", "none", "crop_flip")  # bench/train/augment.py
+NORMALIZATIONS = ("auto", "none", "mean_std")  # bench/models/nets.py Normalize, the stream's declared statistics
 
 # Settings every run has, declared once like strategy and benchmark parameters.
 RUN_PARAMS: tuple[ParamSpec, ...] = (
@@ -24,11 +27,41 @@ RUN_PARAMS: tuple[ParamSpec, ...] = (
               help="auto uses CUDA when present, else the CPU."),
     ParamSpec(name="eval_every", type="int", default=0, min=0, max=10**6,
               help="Dense evaluation every K training iterations; 0 picks K for about 25 points per experience."),
+    # backbones and what they are fed (bench/models/, bench/train/augment.py)
+    ParamSpec(name="model", type="str", default="auto", choices=MODEL_CHOICES, help=model_help()),
+    ParamSpec(name="augment", type="str", default="auto", choices=AUGMENTS,
+              help="Training-data augmentation, on the run's device, seeded by the run's seed: crop_flip = random "
+                   "crop after zero padding (4 px at 32x32) and horizontal flip with p=0.5 (torchvision's "
+                   "RandomCrop(32, padding=4) + RandomHorizontalFlip, as Mammoth's CIFAR streams). auto: the stream's "
+                   "recipe (crop_flip on CIFAR-10/100, none on the digits and MNIST streams)."),
+    ParamSpec(name="normalize", type="str", default="auto", choices=NORMALIZATIONS,
+              help="Subtract the stream's per-channel mean and divide by its std (mean_std; CIFAR-10/100 declare "
+                   "Mammoth's values) as the model's first layer, so training and every evaluation see the same "
+                   "inputs. auto: mean_std where the stream declares them and the backbone is the registry's; the "
+                   "prompt methods' ViTs use their own pretraining statistics."),
+    ParamSpec(name="bf16", type="bool", default=False,
+              help="bf16 autocast for the ResNet backbones on CUDA (they also run channels-last there). Refused "
+                   "with device=cpu; ignored where the run lands on a CPU or the backbone is not a ResNet (the run's "
+                   "metrics bf16_autocast and channels_last say what was on)."),
     # fast path (bench/fastpath.py): same minibatches in the same order, so it is not part of a run's identity
     ParamSpec(name="fast", type="bool", default=True,
               help="Fast data path: training minibatches sliced from whole tensors on the device instead of "
                    "Avalanche's per-sample DataLoader; the same minibatches in the same order, identical results."),
 )
+
+
+# Settings added after the first release (schema 1), with the value every run had before they existed: they enter a
+# run's identity (group_key, config_key) only when they differ from it, so a run stored before they existed keeps
+# its group and the lessons still find it. "auto" counts as before too: an old stored config read back has the field's
+# default, and validate() resolves augment and normalize, so a validated config names what it ran.
+LATER_SETTINGS: dict[str, object] = {"model": "auto", "augment": "none", "normalize": "none", "bf16": False}
+
+
+def _identity(d: dict) -> dict:
+    for k, before in LATER_SETTINGS.items():
+        if k in d and (d[k] == before or d[k] == "auto"):
+            del d[k]
+    return d
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +79,10 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     eval_every: int = 0
+    model: str = "auto"
+    augment: str = "auto"
+    normalize: str = "auto"
+    bf16: bool = False
     fast: bool = True  # fast path (bench/fastpath.py)
     data_dir: str | None = None
 
@@ -85,6 +122,7 @@ class RunConfig:
         d.pop("device")
         d.pop("data_dir")
         d.pop("fast")  # fast path: identical results, same group
+        _identity(d)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
     def config_key(self) -> str:
@@ -93,5 +131,6 @@ class RunConfig:
         d.pop("device")
         d.pop("data_dir")
         d.pop("fast")  # fast path: identical results, same config
+        _identity(d)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -14,7 +14,7 @@ from avalanche.training.templates import SupervisedTemplate
 from torch import nn
 
 from bench.benchmarks.base import Stream
-from bench.models import cnn_features, mlp_features
+from bench.models import backbone_features, resolve_model
 from bench.strategies.base import BuildContext
 
 # -- iCaRL ------------------------------------------------------------------------------------------------------------
@@ -71,12 +71,12 @@ class ICaRLNet(nn.Module):
 
 
 def icarl_model(stream: Stream, p: dict) -> nn.Module:
-    kind = p["backbone"]
-    if kind == "auto":
-        from bench.benchmarks import get_benchmark
+    """ICaRLNet over the registry's feature extractor (auto: the stream's default backbone; resnet32 is iCaRL's
+    CIFAR-100 one), behind the stream's normalisation when the run has it."""
+    from bench.benchmarks import get_benchmark
 
-        kind = get_benchmark(stream.benchmark).default_model
-    features, dim = (mlp_features if kind == "mlp" else cnn_features)(stream.input_shape)
+    kind = resolve_model(p["backbone"], get_benchmark(stream.benchmark))
+    features, dim = backbone_features(kind, input_shape=stream.input_shape, info=stream.info)
     return ICaRLNet(features=features, feat_dim=dim, n_outputs=stream.n_outputs)
 
 

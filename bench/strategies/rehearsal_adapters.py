@@ -12,6 +12,7 @@ stream's input shape, with its own epochs and learning rate, trained by `VAETrai
 """
 from __future__ import annotations
 
+from bench.models import backbones
 from bench.spec.params import BadInput, ParamSpec
 from bench.strategies.base import StrategySpec, mem_size_param
 
@@ -35,6 +36,8 @@ def _generative_replay(ctx, p):
 
 
 # -- specs ------------------------------------------------------------------------------------------------------------
+IMAGE_BACKBONES = ("auto", *(b.name for b in backbones() if "image" in b.inputs))  # iCaRL's feature extractors
+
 
 def _mem(p: dict, n_experiences: int) -> int:
     return int(p["mem_size"])
@@ -55,8 +58,9 @@ SPECS = [
                     "classification.",
         params=(
             mem_size_param(),
-            ParamSpec(name="backbone", type="str", default="auto", choices=("auto", "mlp", "cnn"),
-                      help="Feature extractor; auto uses the benchmark's default model."),
+            ParamSpec(name="backbone", type="str", default="auto", choices=IMAGE_BACKBONES,
+                      help="Feature extractor, from the backbone registry (bench/models); auto uses the benchmark's "
+                           "default model. iCaRL's own CIFAR-100 setup is resnet32."),
             ParamSpec(name="flip_means", type="bool", default=False,
                       help="Average each class mean over horizontally flipped exemplars too (iCaRL's CIFAR setup)."),
         ),

@@ -19,6 +19,10 @@ Where the fast path does not apply, Avalanche's loader is kept, per experience:
 - the strategy class overrides ``make_train_dataloader`` itself (it is then not patched at all);
 - a plugin installs its own loader in ``before_training_exp`` (ReplayPlugin's ``ReplayDataLoader`` from the
   second experience on): plugins run after ``make_train_dataloader``, so theirs wins, as it should.
+
+Data augmentation (bench/train/augment.py) is applied on the device to each minibatch after the loader, not in
+``TensorBatches``: that way it reaches every loader (ours, Avalanche's, the replay loaders that replace ours) with
+the same draws in the same order, and the two paths stay identical with augmentation on.
 """
 from __future__ import annotations
 

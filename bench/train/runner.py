@@ -9,6 +9,7 @@ import time
 import traceback
 import uuid
 import warnings
+from dataclasses import replace
 from typing import Protocol
 
 import numpy as np
@@ -16,7 +17,7 @@ import torch
 
 from bench.benchmarks import get_benchmark
 from bench.benchmarks.base import Stream
-from bench.models import build_model, param_count
+from bench.models import build_model, gpu_ready, gpu_state, param_count, resolve_model
 from bench.registry import validate
 from bench.spec.config import RunConfig
 from bench.spec.status import Status
@@ -66,6 +67,23 @@ def to_avalanche(stream: Stream):
     train = [make(e.train_x, e.train_y, task_labels=e.task_label, targets=e.train_y) for e in stream.experiences]
     test = [make(e.test_x, e.test_y, task_labels=e.task_label, targets=e.test_y) for e in stream.experiences]
     return dataset_benchmark(train, test)
+
+
+def normalized(stream: Stream, bench, normalize: str) -> Stream:
+    """The stream with its per-channel statistics in `info["normalization"]` when the run normalises: the
+    registry's models (and iCaRL's, built from it) put them in front of the backbone."""
+    if normalize != "mean_std":
+        return stream
+    return replace(stream, info={**stream.info, "normalization": bench.normalization})
+
+
+def augmentation(cfg: RunConfig, stream: Stream, device: torch.device) -> list:
+    """The run's augmentation plugin ([] without one): first, so every other plugin sees the augmented batch."""
+    if cfg.augment == "none":
+        return []
+    from bench.train.augment import Augment
+
+    return [Augment(seed=cfg.seed, device=device, height=stream.input_shape[-2])]
 
 
 def auto_eval_every(stream: Stream, cfg: RunConfig) -> int:
@@ -127,10 +145,12 @@ def _execute(cfg: RunConfig, *, store: Store, run_id: str, avalanche_eval: bool)
     bench, strat = get_benchmark(cfg.benchmark), get_strategy(cfg.strategy)
     seed_everything(cfg.seed)
     stream = bench.build(cfg.benchmark_params, cfg.scenario, seed=cfg.seed, data_dir=cfg.data_dir)
+    stream = normalized(stream, bench, cfg.normalize)
     n_exp = len(stream.experiences)
     model = (strat.make_model(stream, cfg.params) if strat.make_model else
-             build_model(bench.default_model, input_shape=stream.input_shape, n_outputs=stream.n_outputs,
+             build_model(resolve_model(cfg.model, bench), input_shape=stream.input_shape, n_outputs=stream.n_outputs,
                          n_heads=stream.n_heads, info=stream.info))
+    gpu_ready(model, device, bf16=cfg.bf16)  # channels-last (and bf16) for the ResNets on CUDA
     optimizer = make_optimizer(cfg, model)
     eval_every = auto_eval_every(stream, cfg)
     est = int(sum(math.ceil(len(e.train_x) / cfg.batch_size) for e in stream.experiences) * cfg.epochs)
@@ -153,12 +173,13 @@ def _train(cfg: RunConfig, *, store: Store, run_id: str, avalanche_eval: bool, r
 
     strat = get_strategy(cfg.strategy)
     n_exp = len(stream.experiences)
+    augment = augmentation(cfg, stream, device)
     with warnings.catch_warnings():  # "no loggers" is what we want: our recorder does the logging
         warnings.simplefilter("ignore", UserWarning)
         evaluator = EvaluationPlugin(*_avalanche_metrics() if avalanche_eval else (), loggers=[])
     ctx = BuildContext(model=model, optimizer=optimizer, criterion=torch.nn.CrossEntropyLoss(), stream=stream,
                        train_mb_size=cfg.batch_size, train_epochs=cfg.epochs, eval_mb_size=1024, device=device,
-                       plugins=[recorder, *([GradClip(cfg.grad_clip)] if cfg.grad_clip > 0 else [])],
+                       plugins=[*augment, recorder, *([GradClip(cfg.grad_clip)] if cfg.grad_clip > 0 else [])],
                        evaluator=evaluator)
     strategy = strat.build(ctx, cfg.params)
     if cfg.fast:  # fast path: training minibatches from whole tensors on the device (bench/fastpath.py)
@@ -191,6 +212,7 @@ def _train(cfg: RunConfig, *, store: Store, run_id: str, avalanche_eval: bool, r
         "method_memory_mb": method_memory_mb(n_params, stored, stream.input_shape),
         **kept_memory(strategy.model, stored, stream.input_shape),
         "iterations": recorder.iteration, "eval_every": eval_every,
+        **gpu_state(strategy.model), "augmented_batches": sum(a.batches for a in augment),
     }
     all_metrics = {**summary, **extra}
     rows, fields = recorder.take()

@@ -1,4 +1,4 @@
-"""Small backbones: an MLP and a CNN, with a shared head or one head per task (task-incremental)."""
+"""The small backbones (MLP, CNN, the facts nets), the input normalisation layer, and the heads every backbone gets."""
 from __future__ import annotations
 
 import math
@@ -6,8 +6,6 @@ import math
 import torch
 from avalanche.models import MultiTaskModule
 from torch import nn
-
-MODELS = ("mlp", "cnn", "facts")
 
 
 def mlp_features(input_shape: tuple[int, ...], hidden: int = 256) -> tuple[nn.Module, int]:
@@ -23,6 +21,20 @@ def cnn_features(input_shape: tuple[int, ...], width: int = 32) -> tuple[nn.Modu
         nn.Conv2d(2 * width, 4 * width, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
     )
     return body, 4 * width
+
+
+class Normalize(nn.Module):
+    """(x - mean) / std per channel, the stream's published statistics: inside the model, so training, every
+    evaluation (the recorder's whole test tensors), replay buffers and iCaRL's class means all see the same
+    inputs, while the data itself stays in [0, 1] (a VAE generator needs that). Constants, not parameters."""
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
 
 
 class FactsMLP(nn.Module):
@@ -56,7 +68,7 @@ class FactsTransformer(nn.Module):
         return self.encoder(tokens)[:, 1]
 
 
-def facts_features(info: dict) -> tuple[nn.Module, int]:
+def facts_features(input_shape: tuple[int, ...], info: dict) -> tuple[nn.Module, int]:
     kw = {"n_entities": info["n_entities"], "n_relations": info["n_relations"]}
     net = FactsTransformer(**kw, layers=info.get("layers", 1)) if info.get("model") == "transformer" else FactsMLP(**kw)
     return net, net.out_dim
@@ -103,16 +115,8 @@ def per_task_heads(heads: nn.ModuleList, feats: torch.Tensor, task_labels: torch
     return out
 
 
-def build_model(kind: str, *, input_shape: tuple[int, ...], n_outputs: int, n_heads: int,
-                info: dict | None = None) -> nn.Module:
-    if kind == "facts":
-        features, dim = facts_features(info or {})
-    else:
-        features, dim = (mlp_features if kind == "mlp" else cnn_features)(input_shape)
+def with_head(features: nn.Module, feat_dim: int, *, n_outputs: int, n_heads: int) -> nn.Module:
+    """The single-head model, or the multi-head one (task-incremental: one head per experience)."""
     if n_heads > 1:
-        return MultiHeadNet(features=features, feat_dim=dim, n_outputs=n_outputs, n_heads=n_heads)
-    return SingleHeadNet(features=features, feat_dim=dim, n_outputs=n_outputs)
-
-
-def param_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+        return MultiHeadNet(features=features, feat_dim=feat_dim, n_outputs=n_outputs, n_heads=n_heads)
+    return SingleHeadNet(features=features, feat_dim=feat_dim, n_outputs=n_outputs)
