@@ -81,6 +81,8 @@ class BenchmarkSpec:
     check: Callable[[dict], None] = lambda params: None
     make: Callable[..., Stream] | None = None  # streams that are not images cut by class or domain (facts)
     check_data: Callable[[str | None], None] | None = None  # raises BadInput if the files are not there
+    # raises BadInput for a scenario this stream's data cannot serve (own data whose groups share their classes)
+    check_scenario: Callable[[dict, str], None] | None = None
 
     @property
     def images(self) -> bool:
