@@ -143,7 +143,7 @@ def _resolve(ref: str) -> Any:
 class Plugin:
     """One plugin as loaded: where it came from, its error (None when it loaded), and the specs it adds by kind."""
 
-    ref: str  # as given: a module name, a .py path, or an entry point's "name = value"
+    ref: str  # a module name, an absolute .py path, or an entry point's "name = value"
     source: str  # "BENCH_PLUGINS" or "entry point"
     error: str | None
     specs: tuple[tuple[str, tuple], ...] = ()  # (kind, specs)
@@ -165,14 +165,14 @@ def _is_path(item: str) -> bool:
     return item.endswith(".py") or "/" in item or os.sep in item
 
 
-def _env_refs() -> tuple[tuple[str, str], ...]:
-    """(as given, import target) for each entry of $BENCH_PLUGINS; .py paths made absolute against the current
-    directory, so that worker processes started elsewhere find the same files."""
+def _env_refs() -> tuple[str, ...]:
+    """The entries of $BENCH_PLUGINS, .py paths made absolute against the current directory (so that worker
+    processes started elsewhere find the same files)."""
     out = []
     for item in os.environ.get(PLUGINS_ENV, "").split(","):
         item = item.strip()
         if item:
-            out.append((item, str(Path(item).expanduser().absolute()) if _is_path(item) else item))
+            out.append(str(Path(item).expanduser().absolute()) if _is_path(item) else item)
     return tuple(out)
 
 
@@ -228,12 +228,12 @@ def _collect(namespace: Any, taken: dict[str, set]) -> tuple[tuple[str, tuple], 
 
 
 @functools.lru_cache(maxsize=8)
-def _load(refs: tuple[tuple[str, str], ...]) -> tuple[Plugin, ...]:
+def _load(refs: tuple[str, ...]) -> tuple[Plugin, ...]:
     taken = {k.name: set(_resolve(k.builtin)()) if k.builtin else set() for k in KINDS}
     sources: list[tuple[str, str, Callable[[], Any]]] = []
-    for given, target in refs:
-        load = _import_file if _is_path(given) else importlib.import_module
-        sources.append((given, PLUGINS_ENV, functools.partial(load, target)))
+    for ref in refs:
+        load = _import_file if _is_path(ref) else importlib.import_module
+        sources.append((ref, PLUGINS_ENV, functools.partial(load, ref)))
     for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         sources.append((f"{ep.name} = {ep.value}", "entry point", ep.load))
     out, loaded = [], []
@@ -255,8 +255,8 @@ def plugins() -> tuple[Plugin, ...]:
     """Every plugin named by $BENCH_PLUGINS or an entry point, loaded once per process (per value of the variable).
     Worker processes and Ray tasks inherit the variable with its paths made absolute."""
     refs = _env_refs()
-    if refs:
-        os.environ[PLUGINS_ENV] = ",".join(target for _, target in refs)
+    if refs and os.environ[PLUGINS_ENV] != ",".join(refs):
+        os.environ[PLUGINS_ENV] = ",".join(refs)
     return _load(refs)
 
 

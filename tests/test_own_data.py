@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from own_data import arrays_file, domain_folder, image_folder
 
-from bench.benchmarks import arrays as arrays_mod
 from bench.benchmarks import image_folder as folder_mod
 from bench.benchmarks import own_files
 from bench.cli import main
@@ -176,7 +175,8 @@ def bad_folder(kind: str, data: Path, outside: Path) -> tuple[dict, str]:
         _png(root / "class_c" / "big.png", size=(20, 16))
         return {"path": str(root)}, "is 20x16 but"
     if kind == "outside":
-        return {"path": str(image_folder(outside / "elsewhere", classes=2, per_class=2))}, "outside the allowed data roots"
+        elsewhere = image_folder(outside / "elsewhere", classes=2, per_class=2)
+        return {"path": str(elsewhere)}, "outside the allowed data roots"
     if kind == "symlink-out":
         (root / "class_a" / "escape.png").symlink_to(image_folder(outside / "o", classes=1, per_class=1) /
                                                    "class_a" / "000.png")
