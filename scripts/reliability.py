@@ -217,6 +217,9 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp())
     (tmp / "inputs").mkdir()
     tried, failures = check_bad_inputs(tmp / "inputs")
+    from reliability_own import check_own_kinds  # bad own data and bad plugins (scripts/reliability_own.py)
+
+    own_tried, own_failures = check_own_kinds(tmp / "own")
     faults, broken = [], []
     for fault in (fault_nan, fault_sigkill, fault_old_schema):
         try:
@@ -224,11 +227,15 @@ def main() -> int:
         except Exception as exc:  # report every fault, do not stop at the first
             broken.append(f"{fault.__name__}: {type(exc).__name__}: {exc}")
     held = load(tmp, writers=args.writers, readers=args.readers, minutes=args.minutes)
-    ok = not failures and not broken and held["rows_written"] == held["rows_read"] == held["distinct_rows"] \
-        and held["reader_errors"] == 0
+    ok = not failures and not own_failures and not broken \
+        and held["rows_written"] == held["rows_read"] == held["distinct_rows"] and held["reader_errors"] == 0
     print("== reliability ==")
     print(f"bad inputs: {tried} tried, {tried - len(failures)} rejected cleanly (exit 2, one line, nothing written)")
     for f in failures:
+        print(f"  NOT CLEAN: {f}")
+    print(f"bad own data and plugins: {own_tried} kinds tried, {own_tried - len(own_failures)} rejected cleanly "
+          f"(exit 2, one line, store, cache and data unchanged)")
+    for f in own_failures:
         print(f"  NOT CLEAN: {f}")
     print(f"faults: {len(faults)} injected and survived, {len(broken)} not")
     for f in faults:
@@ -239,7 +246,8 @@ def main() -> int:
           f"{held['rows_written']} rows written, {held['rows_read']} rows read "
           f"({held['distinct_rows']} distinct), {held['reader_polls']} reader polls, {held['reader_errors']} errors")
     if args.json:
-        print(json.dumps({"bad_inputs": tried, "rejected": tried - len(failures), "faults_survived": len(faults),
+        print(json.dumps({"bad_inputs": tried, "rejected": tried - len(failures), "own_kinds": own_tried,
+                          "own_rejected": own_tried - len(own_failures), "faults_survived": len(faults),
                           "faults_broken": len(broken), "load": held, "ok": ok}))
     return 0 if ok else 1
 

@@ -64,3 +64,135 @@ def arrays_file(path: Path, *, classes: int = 4, n: int = 40, dim: int = 6, task
     arrays = {k: v for k, v in arrays.items() if v is not None}
     np.savez(path, **arrays)
     return path
+
+
+# -- bad data and bad plugins, one kind each (tests/test_own_data.py, tests/test_plugins.py, scripts/reliability.py)
+
+def _png(path: Path, size=(12, 12)) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.zeros(size[::-1], dtype=np.uint8)).save(path)
+
+
+def bad_folder(kind: str, data: Path, outside: Path) -> tuple[dict, str]:
+    """(benchmark params, a fragment the message must hold) for one kind of bad image folder."""
+    root = image_folder(data / kind, classes=3, per_class=4)
+    if kind == "empty-class":
+        (root / "zzz").mkdir()
+        return {"path": str(root)}, f"{root}/zzz holds no images"
+    if kind == "one-image-class":
+        _png(root / "solo" / "only.png")
+        return {"path": str(root)}, f"{root}/solo holds one image"
+    if kind == "not-an-image":
+        (root / "class_a" / "000.png").write_bytes(b"this is no PNG")
+        return {"path": str(root)}, f"{root}/class_a/000.png is not a readable image"
+    if kind == "truncated":
+        f = root / "class_b" / "001.png"
+        f.write_bytes(f.read_bytes()[:60])
+        return {"path": str(root)}, f"{root}/class_b/001.png cannot be decoded"
+    if kind == "mixed-sizes":
+        _png(root / "class_c" / "big.png", size=(20, 16))
+        return {"path": str(root)}, "is 20x16 but"
+    if kind == "outside":
+        elsewhere = image_folder(outside / "elsewhere", classes=2, per_class=2)
+        return {"path": str(elsewhere)}, "outside the allowed data roots"
+    if kind == "symlink-out":
+        (root / "class_a" / "escape.png").symlink_to(image_folder(outside / "o", classes=1, per_class=1) /
+                                                   "class_a" / "000.png")
+        return {"path": str(root)}, f"{root}/class_a/escape.png is a symlink to"
+    if kind == "symlinked-root":
+        (data / "link").symlink_to(image_folder(outside / "o2", classes=2, per_class=2))
+        return {"path": str(data / "link")}, "is a symlink to"
+    if kind == "missing":
+        return {"path": str(data / "nowhere")}, "does not exist"
+    if kind == "one-class":
+        return {"path": str(image_folder(data / "one", classes=1, per_class=4))}, "expected at least 2 classes"
+    if kind == "test-classes-differ":
+        image_folder(data / "tt" / "train", classes=3, per_class=3)
+        image_folder(data / "tt" / "test", classes=2, per_class=1)
+        return {"path": str(data / "tt")}, "/tt/test has class_a, class_b"
+    if kind == "loose-images":
+        _png(root / "stray.png")
+        return {"path": str(root)}, f"{root} holds images (stray.png) next to its folders"
+    if kind == "too-many-experiences":
+        return {"path": str(root), "n_experiences": 4}, "has 3 classes, expected 2..3"
+    raise AssertionError(kind)
+
+
+FOLDER_KINDS = ["empty-class", "one-image-class", "not-an-image", "truncated", "mixed-sizes", "outside",
+                "symlink-out", "symlinked-root", "missing", "one-class", "test-classes-differ", "loose-images",
+                "too-many-experiences"]
+
+
+def bad_arrays(kind: str, data: Path) -> tuple[Path, str]:
+    f = data / f"{kind}.npz"
+    n = 40
+    if kind == "missing-key":
+        return arrays_file(f, x_test=None), "has no x_test"
+    if kind == "length-mismatch":
+        return arrays_file(f, y_train=np.zeros(3, dtype=np.int64)), "y_train has shape (3,) but x_train has"
+    if kind == "float-labels":
+        return arrays_file(f, y_train=np.zeros(4 * n, dtype=np.float32)), "y_train has dtype float32"
+    if kind == "negative-label":
+        return arrays_file(f, y_test=-np.ones(n, dtype=np.int64)), "y_test holds the negative value -1"
+    if kind == "label-gap":
+        y = np.arange(4 * n) % 4
+        y[y == 2] = 3
+        return arrays_file(f, y_train=y), "y_train has no class 2"
+    if kind == "test-classes-differ":
+        return arrays_file(f, y_test=np.arange(n) % 3), "y_test has no class 3"
+    if kind == "shape-mismatch":
+        return arrays_file(f, x_test=np.zeros((n, 5), dtype=np.float32)), "x_test's (5,)"
+    if kind == "nan":
+        x = np.zeros((4 * n, 6), dtype=np.float32)
+        x[3, 2] = np.nan
+        return arrays_file(f, x_train=x), "x_train holds NaN"
+    if kind == "pickled":
+        np.savez(f, x_train=np.array([{"a": 1}], dtype=object), y_train=np.zeros(1), x_test=np.zeros(1),
+                 y_test=np.zeros(1))
+        return f, "pickled"
+    if kind == "not-npz":
+        f.write_bytes(b"hello")
+        return f, "is not an .npz file"
+    if kind == "one-task-array":
+        return arrays_file(f, tasks=True, task_test=None), "only one of task_train and task_test"
+    if kind == "typo-key":
+        return arrays_file(f, task_trian=np.zeros(4 * n, dtype=np.int64)), "unknown array 'task_trian'"
+    raise AssertionError(kind)
+
+
+ARRAY_KINDS = ["missing-key", "length-mismatch", "float-labels", "negative-label", "label-gap", "test-classes-differ",
+               "shape-mismatch", "nan", "pickled", "not-npz", "one-task-array", "typo-key"]
+
+
+GOOD_PLUGIN = '''
+from bench.spec.params import ParamSpec
+from bench.strategies.base import ALL_SCENARIOS, StrategySpec, avalanche
+
+STRATEGIES = [StrategySpec(name="{name}", family="baselines", scenarios=ALL_SCENARIOS, description="x",
+                           params=(ParamSpec(name="k", type="int", default=2, min=1, max=5),),
+                           build=lambda ctx, p: avalanche("Naive")(**ctx.kwargs()))]
+'''
+
+
+BAD_PLUGINS = {  # kind -> (plugin source, what its error says)
+    "syntax": ("def oops(:\n", "SyntaxError"),
+    "raises": ("raise RuntimeError('no GPU here')\n", "RuntimeError: no GPU here"),
+    "exits": ("import sys\nsys.exit(3)\n", "SystemExit: 3"),
+    "nothing": ("X = 1\n", "declares none of STRATEGIES"),
+    "not-a-list": (GOOD_PLUGIN.format(name="one") + "STRATEGIES = STRATEGIES[0]\n",
+                   "STRATEGIES is a StrategySpec: expected a list"),
+    "wrong-type": ("STRATEGIES = [{'name': 'dict_strategy'}]\n", "STRATEGIES[0] is a dict: expected a StrategySpec"),
+    "duplicate-builtin": (GOOD_PLUGIN.format(name="naive"), "the name 'naive' is already registered in strategies"),
+    "bad-family": (GOOD_PLUGIN.format(name="fam").replace('"baselines"', '"magic"'), "family 'magic' not in"),
+    "bad-default": (GOOD_PLUGIN.format(name="dflt").replace("default=2", "default=9"),
+                    "default is refused by its own spec"),
+    "default-type": (GOOD_PLUGIN.format(name="dtyp").replace("default=2", "default='2'"), "is not of its type int"),
+    "bad-name": (GOOD_PLUGIN.format(name="a,b"), "has the name 'a,b'"),
+    "bad-scenarios": (GOOD_PLUGIN.format(name="scn").replace("scenarios=ALL_SCENARIOS", "scenarios=('online',)"),
+                      "scenarios ('online',) must be"),
+    "benchmark-without-load": ("from bench.benchmarks.base import BenchmarkSpec\nBENCHMARKS = [BenchmarkSpec("
+                               "name='b', description='', kind='split', params=(), scenarios=('class',), "
+                               "load=None)]\n", "without make"),
+}

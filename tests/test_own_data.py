@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from own_data import arrays_file, domain_folder, image_folder
+from own_data import ARRAY_KINDS, FOLDER_KINDS, arrays_file, bad_arrays, bad_folder, domain_folder, image_folder
 
 from bench.benchmarks import image_folder as folder_mod
 from bench.benchmarks import own_files
@@ -148,63 +148,6 @@ def test_arrays_are_cut_by_class_or_by_task_id(roots):
 
 # -- bad data: one line naming the file and the problem ----------------------------------------------------------------
 
-def _png(path: Path, size=(12, 12)) -> None:
-    from PIL import Image
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.zeros(size[::-1], dtype=np.uint8)).save(path)
-
-
-def bad_folder(kind: str, data: Path, outside: Path) -> tuple[dict, str]:
-    """(benchmark params, a fragment the message must hold) for one kind of bad image folder."""
-    root = image_folder(data / kind, classes=3, per_class=4)
-    if kind == "empty-class":
-        (root / "zzz").mkdir()
-        return {"path": str(root)}, f"{root}/zzz holds no images"
-    if kind == "one-image-class":
-        _png(root / "solo" / "only.png")
-        return {"path": str(root)}, f"{root}/solo holds one image"
-    if kind == "not-an-image":
-        (root / "class_a" / "000.png").write_bytes(b"this is no PNG")
-        return {"path": str(root)}, f"{root}/class_a/000.png is not a readable image"
-    if kind == "truncated":
-        f = root / "class_b" / "001.png"
-        f.write_bytes(f.read_bytes()[:60])
-        return {"path": str(root)}, f"{root}/class_b/001.png cannot be decoded"
-    if kind == "mixed-sizes":
-        _png(root / "class_c" / "big.png", size=(20, 16))
-        return {"path": str(root)}, "is 20x16 but"
-    if kind == "outside":
-        elsewhere = image_folder(outside / "elsewhere", classes=2, per_class=2)
-        return {"path": str(elsewhere)}, "outside the allowed data roots"
-    if kind == "symlink-out":
-        (root / "class_a" / "escape.png").symlink_to(image_folder(outside / "o", classes=1, per_class=1) /
-                                                   "class_a" / "000.png")
-        return {"path": str(root)}, f"{root}/class_a/escape.png is a symlink to"
-    if kind == "symlinked-root":
-        (data / "link").symlink_to(image_folder(outside / "o2", classes=2, per_class=2))
-        return {"path": str(data / "link")}, "is a symlink to"
-    if kind == "missing":
-        return {"path": str(data / "nowhere")}, "does not exist"
-    if kind == "one-class":
-        return {"path": str(image_folder(data / "one", classes=1, per_class=4))}, "expected at least 2 classes"
-    if kind == "test-classes-differ":
-        image_folder(data / "tt" / "train", classes=3, per_class=3)
-        image_folder(data / "tt" / "test", classes=2, per_class=1)
-        return {"path": str(data / "tt")}, "/tt/test has class_a, class_b"
-    if kind == "loose-images":
-        _png(root / "stray.png")
-        return {"path": str(root)}, f"{root} holds images (stray.png) next to its folders"
-    if kind == "too-many-experiences":
-        return {"path": str(root), "n_experiences": 4}, "has 3 classes, expected 2..3"
-    raise AssertionError(kind)
-
-
-FOLDER_KINDS = ["empty-class", "one-image-class", "not-an-image", "truncated", "mixed-sizes", "outside",
-                "symlink-out", "symlinked-root", "missing", "one-class", "test-classes-differ", "loose-images",
-                "too-many-experiences"]
-
-
 @pytest.mark.parametrize("kind", FOLDER_KINDS)
 def test_bad_image_folders_are_refused_in_one_line(roots, tmp_path, kind):
     outside = tmp_path / "outside"
@@ -214,47 +157,6 @@ def test_bad_image_folders_are_refused_in_one_line(roots, tmp_path, kind):
     msg = str(err.value)
     assert fragment in msg and "\n" not in msg and msg.startswith("image-folder: "), msg
     assert not list((tmp_path / "cache").glob("decoded/*.npz"))  # nothing decoded into the cache either
-
-
-def bad_arrays(kind: str, data: Path) -> tuple[Path, str]:
-    f = data / f"{kind}.npz"
-    n = 40
-    if kind == "missing-key":
-        return arrays_file(f, x_test=None), "has no x_test"
-    if kind == "length-mismatch":
-        return arrays_file(f, y_train=np.zeros(3, dtype=np.int64)), "y_train has shape (3,) but x_train has"
-    if kind == "float-labels":
-        return arrays_file(f, y_train=np.zeros(4 * n, dtype=np.float32)), "y_train has dtype float32"
-    if kind == "negative-label":
-        return arrays_file(f, y_test=-np.ones(n, dtype=np.int64)), "y_test holds the negative value -1"
-    if kind == "label-gap":
-        y = np.arange(4 * n) % 4
-        y[y == 2] = 3
-        return arrays_file(f, y_train=y), "y_train has no class 2"
-    if kind == "test-classes-differ":
-        return arrays_file(f, y_test=np.arange(n) % 3), "y_test has no class 3"
-    if kind == "shape-mismatch":
-        return arrays_file(f, x_test=np.zeros((n, 5), dtype=np.float32)), "x_test's (5,)"
-    if kind == "nan":
-        x = np.zeros((4 * n, 6), dtype=np.float32)
-        x[3, 2] = np.nan
-        return arrays_file(f, x_train=x), "x_train holds NaN"
-    if kind == "pickled":
-        np.savez(f, x_train=np.array([{"a": 1}], dtype=object), y_train=np.zeros(1), x_test=np.zeros(1),
-                 y_test=np.zeros(1))
-        return f, "pickled"
-    if kind == "not-npz":
-        f.write_bytes(b"hello")
-        return f, "is not an .npz file"
-    if kind == "one-task-array":
-        return arrays_file(f, tasks=True, task_test=None), "only one of task_train and task_test"
-    if kind == "typo-key":
-        return arrays_file(f, task_trian=np.zeros(4 * n, dtype=np.int64)), "unknown array 'task_trian'"
-    raise AssertionError(kind)
-
-
-ARRAY_KINDS = ["missing-key", "length-mismatch", "float-labels", "negative-label", "label-gap", "test-classes-differ",
-               "shape-mismatch", "nan", "pickled", "not-npz", "one-task-array", "typo-key"]
 
 
 @pytest.mark.parametrize("kind", ARRAY_KINDS)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from own_data import BAD_PLUGINS as BAD
+from own_data import GOOD_PLUGIN as GOOD
 
 from bench import registry
 from bench.benchmarks import builtin_names as builtin_benchmarks
@@ -22,16 +24,6 @@ from bench.strategies import builtin_names as builtin_strategies
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = "examples/my_strategy.py"
-
-GOOD = '''
-from bench.spec.params import ParamSpec
-from bench.strategies.base import ALL_SCENARIOS, StrategySpec, avalanche
-
-STRATEGIES = [StrategySpec(name="{name}", family="baselines", scenarios=ALL_SCENARIOS, description="x",
-                           params=(ParamSpec(name="k", type="int", default=2, min=1, max=5),),
-                           build=lambda ctx, p: avalanche("Naive")(**ctx.kwargs()))]
-'''
-
 
 @pytest.fixture(autouse=True)
 def fresh_plugins():
@@ -143,27 +135,6 @@ def test_a_plugin_from_an_installed_packages_entry_point(monkeypatch, tmp_path):
     assert plugin.source == "entry point" and plugin.ref == "mine = ep_plugin_mod" and plugin.error is None
     assert registry.get_strategy("ep_naive").family == "baselines"
     assert "ep_naive" in [s.name for s in registry.strategies()]
-
-
-BAD = {
-    "syntax": ("def oops(:\n", "SyntaxError"),
-    "raises": ("raise RuntimeError('no GPU here')\n", "RuntimeError: no GPU here"),
-    "exits": ("import sys\nsys.exit(3)\n", "SystemExit: 3"),
-    "nothing": ("X = 1\n", "declares none of STRATEGIES"),
-    "not-a-list": (GOOD.format(name="one") + "STRATEGIES = STRATEGIES[0]\n",
-                   "STRATEGIES is a StrategySpec: expected a list"),
-    "wrong-type": ("STRATEGIES = [{'name': 'dict_strategy'}]\n", "STRATEGIES[0] is a dict: expected a StrategySpec"),
-    "duplicate-builtin": (GOOD.format(name="naive"), "the name 'naive' is already registered in strategies"),
-    "bad-family": (GOOD.format(name="fam").replace('"baselines"', '"magic"'), "family 'magic' not in"),
-    "bad-default": (GOOD.format(name="dflt").replace("default=2", "default=9"), "default is refused by its own spec"),
-    "default-type": (GOOD.format(name="dtyp").replace("default=2", "default='2'"), "is not of its type int"),
-    "bad-name": (GOOD.format(name="a,b"), "has the name 'a,b'"),
-    "bad-scenarios": (GOOD.format(name="scn").replace("scenarios=ALL_SCENARIOS", "scenarios=('online',)"),
-                      "scenarios ('online',) must be"),
-    "benchmark-without-load": ("from bench.benchmarks.base import BenchmarkSpec\nBENCHMARKS = [BenchmarkSpec("
-                               "name='b', description='', kind='split', params=(), scenarios=('class',), "
-                               "load=None)]\n", "without make"),
-}
 
 
 @pytest.mark.parametrize("kind", sorted(BAD))
