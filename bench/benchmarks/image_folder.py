@@ -9,6 +9,7 @@ pixels (uint8) are cached by content (bench/benchmarks/own_files.py), so later r
 from __future__ import annotations
 
 import functools
+import os
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -76,13 +77,14 @@ class Scan:
     has_test: bool  # train/ and test/ sub-trees (else a fixed held-out share of each class)
     classes: tuple[str, ...]
     domains: tuple[str, ...]  # () in the classes layout
-    files: tuple[Path, ...]
+    files: tuple[str, ...]
+    entries: tuple  # the files' own_files.Entry (size, mtime) for the cache key
     labels: np.ndarray  # class index of each file
     groups: np.ndarray  # domain index of each file (0 in the classes layout)
     in_test: np.ndarray  # bool: the file is in test/ (all False without train/ and test/)
 
 
-def _image_files(folder: Path, roots: list[Path]) -> list[Path]:
+def _image_files(folder: str, roots: list[Path]) -> list:
     found = files_under(folder, IMAGE_EXTENSIONS, owner=NAME, roots=roots)
     if not found:
         raise BadInput(f"{NAME}: the class folder {folder} holds no images (expected files ending in "
@@ -90,7 +92,7 @@ def _image_files(folder: Path, roots: list[Path]) -> list[Path]:
     return found
 
 
-def _folders(directory: Path, roots: list[Path], *, expected: str) -> list:
+def _folders(directory: str | Path, roots: list[Path], *, expected: str) -> list:
     entries = children(directory, owner=NAME, roots=roots)
     loose = [e.name for e in entries if not e.is_dir and e.name.lower().endswith(IMAGE_EXTENSIONS)]
     if loose:
@@ -102,13 +104,13 @@ def _folders(directory: Path, roots: list[Path], *, expected: str) -> list:
     return folders
 
 
-def _looks_like_domain(folder: Path, roots: list[Path]) -> bool:
+def _looks_like_domain(folder: str, roots: list[Path]) -> bool:
     entries = children(folder, owner=NAME, roots=roots)
     has_images = any(not e.is_dir and e.name.lower().endswith(IMAGE_EXTENSIONS) for e in entries)
     return not has_images and sum(e.is_dir for e in entries) >= 2
 
 
-def _read_tree(directory: Path, layout: str, roots: list[Path]) -> tuple[str, dict]:
+def _read_tree(directory: str | Path, layout: str, roots: list[Path]) -> tuple[str, dict]:
     """(layout, {domain name: {class name: [files]}}) of one split; the classes layout has one domain ''."""
     top = _folders(directory, roots, expected="class (or domain)")
     if layout == "auto":
@@ -150,20 +152,22 @@ def scan_folder(path: str, layout: str = "auto") -> Scan:
     domains = sorted(trees[0]) if layout == "domains" else []
     if len(classes) < 2:
         raise BadInput(f"{NAME}: {root} has {len(classes)} class folder(s): expected at least 2 classes")
-    files, labels, groups, in_test = [], [], [], []
+    entries, labels, groups, in_test = [], [], [], []
     for split, tree in enumerate(trees):
         for d in sorted(tree):
             for c in sorted(tree[d]):
                 imgs = tree[d][c]
                 if not has_test and len(imgs) < 2:
-                    raise BadInput(f"{NAME}: the class folder {imgs[0].parent} holds one image: a class needs at "
-                                   f"least 2 (one to train on, one to test), or give train/ and test/ folders")
-                files += imgs
+                    raise BadInput(f"{NAME}: the class folder {os.path.dirname(imgs[0].path)} holds one image: a "
+                                   f"class needs at least 2 (one to train on, one to test), or give train/ and "
+                                   f"test/ folders")
+                entries += imgs
                 labels += [classes.index(c)] * len(imgs)
                 groups += [domains.index(d) if domains else 0] * len(imgs)
                 in_test += [split == 1] * len(imgs)
     return Scan(root=root, layout=layout, has_test=has_test, classes=tuple(classes), domains=tuple(domains),
-                files=tuple(files), labels=np.array(labels, dtype=np.int64), groups=np.array(groups, dtype=np.int64),
+                files=tuple(e.path for e in entries), entries=tuple(entries),
+                labels=np.array(labels, dtype=np.int64), groups=np.array(groups, dtype=np.int64),
                 in_test=np.array(in_test, dtype=bool))
 
 
@@ -173,7 +177,7 @@ def _why(exc: Exception) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def _headers(files: tuple[Path, ...]) -> list[tuple[tuple[int, int], str]]:
+def _headers(files: tuple[str, ...]) -> list[tuple[tuple[int, int], str]]:
     from PIL import Image
 
     out = []
@@ -186,7 +190,7 @@ def _headers(files: tuple[Path, ...]) -> list[tuple[tuple[int, int], str]]:
     return out
 
 
-def decode_one(f: Path, mode: str, size: int) -> np.ndarray:
+def decode_one(f: str, mode: str, size: int) -> np.ndarray:
     """One image as uint8 C x H x W, or BadInput naming the file (truncated or damaged files fail here)."""
     from PIL import Image
 
@@ -225,7 +229,7 @@ def _decode(scan: Scan, size: int, color: str) -> tuple[np.ndarray, str]:
 
 
 def _key(scan: Scan, size: int, color: str) -> str:
-    return signature(list(scan.files), {"stream": NAME, "size": size, "color": color})
+    return signature(list(scan.entries), {"stream": NAME, "size": size, "color": color})
 
 
 class _NotCached(Exception):
@@ -283,6 +287,8 @@ def check(params: dict) -> None:
 
 
 def check_scenario(params: dict, scenario: str) -> None:
+    if scenario != "class" or params["layout"] == "classes":  # only domain folders can refuse a scenario
+        return
     scan = scan_folder(params["path"], params["layout"])
     if scenario == "class" and scan.domains and groups_share_classes(scan.labels, scan.groups, len(scan.domains)):
         raise refuse_class_scenario(NAME, "domain folder")
