@@ -208,3 +208,8 @@ def test_a_ray_run_of_a_plugin_strategy(tmp_path):
     assert p.returncode == 0, p.stderr[-2000:]
     out = json.loads(p.stdout.strip().splitlines()[-1])
     assert out["status"] == "finished" and out["strategy"] == "l2_anchor"
+
+
+def test_the_readme_shows_the_example_plugin_as_it_is():
+    code = "from __future__" + (ROOT / EXAMPLE).read_text().split("from __future__", 1)[1]
+    assert f"```python\n{code}```" in (ROOT / "README.md").read_text()
