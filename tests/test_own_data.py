@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from own_data import ARRAY_KINDS, FOLDER_KINDS, arrays_file, bad_arrays, bad_folder, domain_folder, image_folder
 
+from bench.benchmarks import image_decode, own_files
 from bench.benchmarks import image_folder as folder_mod
-from bench.benchmarks import own_files
 from bench.cli import main
 from bench.registry import validate
 from bench.results.store import Store
@@ -26,7 +26,7 @@ def roots(tmp_path, monkeypatch) -> Path:
     data.mkdir()
     monkeypatch.setenv("BENCH_DATA_ROOTS", str(data))
     monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
-    folder_mod._cached_mode.cache_clear()
+    image_decode._cached_mode.cache_clear()
     return data
 
 
@@ -91,14 +91,14 @@ def test_domain_folders_give_one_experience_per_domain(roots):
 def test_the_decode_cache_is_keyed_by_content_and_settings(roots):
     root = image_folder(roots / "c", classes=2, per_class=3)
     scan = folder_mod.scan_folder(str(root))
-    path, mode, decoded = folder_mod.ensure_decoded(scan, 0, "auto")
+    path, mode, decoded = image_decode.ensure_decoded(scan.entries, 0, "auto")
     assert decoded and path.exists() and path.parent == roots.parent / "cache" / "decoded" and mode == "L"
-    folder_mod._cached_mode.cache_clear()  # a new process: the file, not the memory, says it is cached
-    assert folder_mod.ensure_decoded(scan, 0, "auto")[2] is False
-    assert folder_mod.ensure_decoded(scan, 6, "auto")[2] is True  # another size is another entry
+    image_decode._cached_mode.cache_clear()  # a new process: the file, not the memory, says it is cached
+    assert image_decode.ensure_decoded(scan.entries, 0, "auto")[2] is False
+    assert image_decode.ensure_decoded(scan.entries, 6, "auto")[2] is True  # another size is another entry
     f = root / "class_a" / "000.png"
     os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 10**9))  # the file changed
-    assert folder_mod.ensure_decoded(folder_mod.scan_folder(str(root)), 0, "auto")[2] is True
+    assert image_decode.ensure_decoded(folder_mod.scan_folder(str(root)).entries, 0, "auto")[2] is True
     assert not list(path.parent.glob("*.tmp"))  # atomic writes leave no partial files
 
 

@@ -8,25 +8,19 @@ data roots, no symlink leaving them), its layout, every class's images, and ever
 pixels (uint8) are cached by content (bench/benchmarks/own_files.py), so later runs and workers read the cache."""
 from __future__ import annotations
 
-import functools
 import os
-import warnings
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from bench.benchmarks.base import CLASS_ORDER, BenchmarkSpec, RawSplit, split_stream
+from bench.benchmarks.image_decode import decode_one, ensure_decoded, pixels
 from bench.benchmarks.own_files import (
-    cache_path,
     children,
     data_roots,
     files_under,
-    load_arrays,
     resolve_user_path,
-    save_arrays,
-    signature,
 )
 from bench.benchmarks.own_stream import (
     N_EXPERIENCES,
@@ -47,8 +41,6 @@ from bench.spec.params import BadInput, ParamSpec
 NAME = "image-folder"
 # torchvision.datasets.folder.IMG_EXTENSIONS
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
-GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F"})
-MAX_DECODED_BYTES = 4 * 2**30  # refuse a folder whose decoded pixels would not fit a laptop's memory
 
 PARAMS = (
     ParamSpec(name="path", type="str", default="",
@@ -171,107 +163,6 @@ def scan_folder(path: str, layout: str = "auto") -> Scan:
                 in_test=np.array(in_test, dtype=bool))
 
 
-# -- decoding ---------------------------------------------------------------------------------------------------------
-
-def _why(exc: Exception) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
-def _headers(files: tuple[str, ...]) -> list[tuple[tuple[int, int], str]]:
-    from PIL import Image
-
-    out = []
-    for f in files:
-        try:
-            with Image.open(f) as im:
-                out.append((im.size, im.mode))
-        except Exception as exc:  # PIL raises many kinds (UnidentifiedImageError, SyntaxError, ValueError, ...)
-            raise BadInput(f"{NAME}: {f} is not a readable image: {_why(exc)}") from None
-    return out
-
-
-def decode_one(f: str, mode: str, size: int) -> np.ndarray:
-    """One image as uint8 C x H x W, or BadInput naming the file (truncated or damaged files fail here)."""
-    from PIL import Image
-
-    try:
-        with warnings.catch_warnings(), Image.open(f) as im:
-            warnings.simplefilter("ignore")
-            im.load()
-            im = im.convert(mode)
-            if size:
-                im = im.resize((size, size), Image.Resampling.BILINEAR)
-            a = np.asarray(im, dtype=np.uint8)
-    except Exception as exc:
-        raise BadInput(f"{NAME}: {f} cannot be decoded ({_why(exc)}): the file may be truncated or damaged") from None
-    return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
-
-
-def _decode(scan: Scan, size: int, color: str) -> tuple[np.ndarray, str]:
-    heads = _headers(scan.files)
-    if not size:
-        first = heads[0][0]
-        for f, (dims, _) in zip(scan.files, heads, strict=True):
-            if dims != first:
-                raise BadInput(f"{NAME}: {f} is {dims[0]}x{dims[1]} but {scan.files[0]} is {first[0]}x{first[1]}: "
-                               f"set size=N to resize every image to NxN")
-    mode = {"grey": "L", "rgb": "RGB"}.get(color) or ("L" if all(m in GREY_MODES for _, m in heads) else "RGB")
-    w, h = (size, size) if size else heads[0][0]
-    channels = 1 if mode == "L" else 3
-    need = len(scan.files) * channels * w * h
-    if need > MAX_DECODED_BYTES:
-        raise BadInput(f"{NAME}: {len(scan.files)} images of {w}x{h}x{channels} take {need / 2**30:.1f} GiB decoded: "
-                       f"expected at most {MAX_DECODED_BYTES / 2**30:.0f} GiB; set a smaller size")
-    x = np.empty((len(scan.files), channels, h, w), dtype=np.uint8)
-    for i, f in enumerate(scan.files):
-        x[i] = decode_one(f, mode, size)
-    return x, mode
-
-
-def _key(scan: Scan, size: int, color: str) -> str:
-    return signature(list(scan.entries), {"stream": NAME, "size": size, "color": color})
-
-
-class _NotCached(Exception):
-    """No usable cache entry (an exception, so that lru_cache remembers only hits)."""
-
-
-@functools.lru_cache(maxsize=32)
-def _cached_mode(key: str) -> str:
-    """The PIL mode of a cache entry, remembered in this process once seen (reads only that small member)."""
-    try:
-        with np.load(cache_path(key), allow_pickle=False) as data:
-            if "x" not in data.files:
-                raise _NotCached
-            return str(data["mode"])
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-        raise _NotCached from None
-
-
-def ensure_decoded(scan: Scan, size: int, color: str) -> tuple[Path, str, bool]:
-    """(cache file, PIL mode, whether it was decoded now): decodes and caches the folder unless the cache has it."""
-    key = _key(scan, size, color)
-    try:
-        return cache_path(key), _cached_mode(key), False
-    except _NotCached:
-        pass
-    x, mode = _decode(scan, size, color)
-    save_arrays(cache_path(key), x=x, mode=np.array(mode))
-    return cache_path(key), mode, True
-
-
-def pixels(scan: Scan, size: int, color: str) -> tuple[np.ndarray, str]:
-    """The decoded uint8 pixels (N x C x H x W) and their mode, from the cache when it holds them."""
-    path, mode, _ = ensure_decoded(scan, size, color)
-    cached = load_arrays(path)
-    if cached is None or "x" not in cached:  # the entry went bad after it was checked: decode again
-        _cached_mode.cache_clear()
-        path.unlink(missing_ok=True)
-        path, mode, _ = ensure_decoded(scan, size, color)
-        cached = load_arrays(path)
-    return cached["x"], mode
-
-
 # -- the spec's hooks -------------------------------------------------------------------------------------------------
 
 def _n_exp(scan: Scan, params: dict) -> int:
@@ -283,7 +174,7 @@ def check(params: dict) -> None:
     """Everything a run needs of the folder, checked (and decoded into the cache) before the run is stored."""
     scan = scan_folder(params["path"], params["layout"])
     _n_exp(scan, params)
-    ensure_decoded(scan, params["size"], params["color"])
+    ensure_decoded(scan.entries, params["size"], params["color"])
 
 
 def check_scenario(params: dict, scenario: str) -> None:
@@ -305,7 +196,7 @@ def make(params: dict, scenario: str, *, seed: int, data_dir: str | None = None)
 
     scan = scan_folder(params["path"], params["layout"])
     n_exp = _n_exp(scan, params)
-    pixels_u8, mode = pixels(scan, params["size"], params["color"])
+    pixels_u8, mode = pixels(scan.entries, params["size"], params["color"])
     x = torch.from_numpy(pixels_u8).float().div_(255.0)
     y = torch.from_numpy(scan.labels)
     test = _test_mask(scan, params["test_fraction"])
@@ -323,7 +214,7 @@ def preview(params: dict, *, seed: int = 0) -> Preview:
     """The folder as the Launch form shows it: classes, experiences with their counts, one image per class."""
     scan = scan_folder(params["path"], params["layout"])
     n_exp = _n_exp(scan, params)
-    _, mode, decoded = ensure_decoded(scan, params["size"], params["color"])
+    _, mode, decoded = ensure_decoded(scan.entries, params["size"], params["color"])
     test = _test_mask(scan, params["test_fraction"])
     names = list(scan.classes)
     y_tr, y_te = scan.labels[~test], scan.labels[test]
@@ -336,7 +227,7 @@ def preview(params: dict, *, seed: int = 0) -> Preview:
         rows = experience_rows(y_tr, y_te, cuts, names)
     picks = first_per_class(scan.labels, len(names))
     samples = [(names[scan.labels[i]], to_display(decode_one(scan.files[i], mode, params["size"]))) for i in picks]
-    shape = decode_one(scan.files[0], mode, params["size"]).shape  # C x H x W
+    shape = decode_one(scan.files[picks[0]], mode, params["size"]).shape  # C x H x W
     split = "its own train/ and test/ folders" if scan.has_test else \
         f"a fixed {params['test_fraction']:.0%} of each class held out for testing"
     notes = [f"Test data: {split}."]
