@@ -7,7 +7,7 @@ from bench import launch
 from bench.execute import jobs
 from bench.results import queries as q
 from bench.spec.config import RUN_PARAMS
-from ui import forms
+from ui import forms, own_data
 from ui.common import engine, pool_settings, share_url, store
 
 SCENARIOS = {"class": "class-incremental", "task": "task-incremental", "domain": "domain-incremental"}
@@ -21,6 +21,7 @@ run_specs = {p.name: p for p in RUN_PARAMS}
 errors: list[str] = []
 
 st.title("Launch runs")
+forms.plugin_notes()
 st.subheader("1. Task stream and scenario")
 left, right = st.columns(2)
 bname = left.selectbox("Task stream", list(benches), key="launch.benchmark",
@@ -31,6 +32,7 @@ scenario = right.selectbox("Scenario", bench.scenarios, format_func=SCENARIOS.ge
                            help=SCENARIO_HELP)
 bparams, errs = forms.param_inputs(bench.params, key=f"launch.bench.{bname}", owner=bname)
 errors += errs
+shown = None if errs else own_data.preview(bname, bparams)  # own data: classes, experiences, samples
 data_dir = None
 if not bench.offline:
     data_dir = st.text_input("Data folder", value="", key="launch.data_dir",
@@ -74,7 +76,8 @@ configs = launch.product(benchmark=bname, scenario=scenario, benchmark_params=bp
                          run={"epochs": epochs, "device": device, **advanced})
 plan = launch.plan(configs, store=s) if not errors else launch.LaunchPlan(configs=[], errors=[], existing=0)
 for msg in plan.errors:
-    st.error(f"Cannot start: {msg}")
+    if msg != shown:  # the preview showed this one already
+        st.error(f"Cannot start: {msg}")
 
 st.subheader("4. Start")
 n = len(plan.configs) or len(configs)

@@ -221,6 +221,9 @@ def main() -> int:
     tried, failures = check_bad_inputs(tmp / "inputs")
     (tmp / "imports").mkdir()
     imports_tried, import_failures = bad_imports.check(tmp / "imports")
+    from reliability_own import check_own_kinds  # bad own data and bad plugins (scripts/reliability_own.py)
+
+    own_tried, own_failures = check_own_kinds(tmp / "own")
     faults, broken = [], []
     for fault in (fault_nan, fault_sigkill, fault_old_schema):
         try:
@@ -228,7 +231,7 @@ def main() -> int:
         except Exception as exc:  # report every fault, do not stop at the first
             broken.append(f"{fault.__name__}: {type(exc).__name__}: {exc}")
     held = load(tmp, writers=args.writers, readers=args.readers, minutes=args.minutes)
-    ok = not failures and not import_failures and not broken \
+    ok = not failures and not import_failures and not own_failures and not broken \
         and held["rows_written"] == held["rows_read"] == held["distinct_rows"] and held["reader_errors"] == 0
     print("== reliability ==")
     print(f"bad inputs: {tried} tried, {tried - len(failures)} rejected cleanly (exit 2, one line, nothing written)")
@@ -237,6 +240,10 @@ def main() -> int:
     print(f"bad imports: {imports_tried} kinds tried, {imports_tried - len(import_failures)} refused cleanly "
           "(exit 2, one line, store unchanged)")
     for f in import_failures:
+        print(f"  NOT CLEAN: {f}")
+    print(f"bad own data and plugins: {own_tried} kinds tried, {own_tried - len(own_failures)} rejected cleanly "
+          f"(exit 2, one line, store, cache and data unchanged)")
+    for f in own_failures:
         print(f"  NOT CLEAN: {f}")
     print(f"faults: {len(faults)} injected and survived, {len(broken)} not")
     for f in faults:
@@ -248,7 +255,8 @@ def main() -> int:
           f"({held['distinct_rows']} distinct), {held['reader_polls']} reader polls, {held['reader_errors']} errors")
     if args.json:
         print(json.dumps({"bad_inputs": tried, "rejected": tried - len(failures), "bad_imports": imports_tried,
-                          "bad_imports_rejected": imports_tried - len(import_failures), "faults_survived": len(faults),
+                          "bad_imports_rejected": imports_tried - len(import_failures), "own_kinds": own_tried,
+                          "own_rejected": own_tried - len(own_failures), "faults_survived": len(faults),
                           "faults_broken": len(broken), "load": held, "ok": ok}))
     return 0 if ok else 1
 

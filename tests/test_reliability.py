@@ -17,6 +17,7 @@ def test_reliability_script_reports_all_clean():
     assert p.returncode == 0, p.stdout[-2000:]
     assert out["ok"] and out["rejected"] == out["bad_inputs"] >= 60
     assert out["bad_imports_rejected"] == out["bad_imports"] >= 25  # kinds of bad import file (scripts/bad_imports.py)
+    assert out["own_rejected"] == out["own_kinds"] >= 15  # bad own data and bad plugins
     assert out["faults_survived"] == 3 and out["faults_broken"] == 0
     load = out["load"]
     assert load["rows_written"] == load["rows_read"] == load["distinct_rows"] > 0 and load["reader_errors"] == 0

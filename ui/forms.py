@@ -7,6 +7,7 @@ import streamlit as st
 
 from bench.launch import MAX_RUNS
 from bench.prompt.names import MICRO, micro_cached
+from bench.registry import plugin_of, plugins
 from bench.spec import sweeps
 from bench.spec.params import BadInput, ParamSpec
 from bench.strategies import FAMILIES, StrategySpec
@@ -143,15 +144,29 @@ def strategy_picker(strategies: list[StrategySpec], *, scenario: str, key: str,
         if not members:
             col.caption("none registered yet")
         for s in members:
+            origin = plugin_of("strategies", s.name)
+            label = f"{s.name} (plugin)" if origin else s.name
+            source = f" From the plugin {origin}." if origin else ""
             if scenario in s.scenarios:
-                if col.checkbox(s.name, value=s.name in default, key=f"{key}.{s.name}",
-                                help=s.description + (f" ({s.paper})" if s.paper else "")):
+                if col.checkbox(label, value=s.name in default, key=f"{key}.{s.name}",
+                                help=s.description + (f" ({s.paper})" if s.paper else "") + source):
                     chosen.append(s)
             else:
-                col.checkbox(s.name, value=False, disabled=True, key=f"{key}.{s.name}.off",
+                col.checkbox(label, value=False, disabled=True, key=f"{key}.{s.name}.off",
                              help=f"Not available in the {scenario}-incremental scenario: {s.name} supports "
-                                  f"{', '.join(s.scenarios)}.")
+                                  f"{', '.join(s.scenarios)}.{source}")
     return chosen
+
+
+def plugin_notes() -> None:
+    """The plugins in use, and one warning per plugin that failed to load (the form works without it)."""
+    loaded = plugins()
+    for p in loaded:
+        if p.error:
+            st.warning(f"Plugin {p.ref} ({p.source}) was not loaded: {p.error}")
+    ok = [p.ref for p in loaded if not p.error]
+    if ok:
+        st.caption(f"Plugins: {', '.join(ok)} (marked 'plugin' below; `python -m bench list plugins` lists them).")
 
 
 def backbone_advice(grids: dict[str, list[dict]], *, cuda: bool) -> str | None:

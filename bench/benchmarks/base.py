@@ -85,6 +85,8 @@ class BenchmarkSpec:
     # and the per-channel (mean, std) that normalize=mean_std applies in front of the backbone (bench/models)
     augment: str = "none"
     normalization: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+    # raises BadInput for a scenario this stream's data cannot serve (own data whose groups share their classes)
+    check_scenario: Callable[[dict, str], None] | None = None
 
     @property
     def images(self) -> bool:

@@ -33,8 +33,8 @@ def run_args(sp) -> None:
 
 
 def register(sub) -> dict:
-    ls = sub.add_parser("list", help="list registered benchmarks or strategies")
-    ls.add_argument("what", choices=("benchmarks", "strategies"))
+    ls = sub.add_parser("list", help="list registered benchmarks or strategies, or the plugins and their errors")
+    ls.add_argument("what", choices=("benchmarks", "strategies", "plugins"))
     ls.add_argument("--json", action="store_true")
 
     run = sub.add_parser("run", help="train and evaluate one run")
@@ -122,19 +122,24 @@ def _emit(result: dict, as_json: bool) -> None:
 
 
 def cmd_list(args) -> int:
-    from bench.benchmarks import benchmarks
-    from bench.strategies import strategies
+    from bench.registry import benchmarks, plugin_of, strategies
 
+    if args.what == "plugins":
+        from bench.cli.plugins import list_plugins
+
+        return list_plugins(as_json=args.json)
     if args.what == "benchmarks":
         items = [{"name": b.name, "description": b.description, "kind": b.kind, "offline": b.offline,
-                  "scenarios": list(b.scenarios), "params": [p.to_dict() for p in b.params]} for b in benchmarks()]
+                  "scenarios": list(b.scenarios), "params": [p.to_dict() for p in b.params],
+                  "plugin": plugin_of("benchmarks", b.name)} for b in benchmarks()]
     else:
-        items = [s.to_dict() for s in strategies()]
+        items = [{**s.to_dict(), "plugin": plugin_of("strategies", s.name)} for s in strategies()]
     if args.json:
         print(json.dumps(items))
     else:
         for it in items:
             extra = f" [{it['family']}]" if "family" in it else ""
+            extra += f" (plugin {it['plugin']})" if it["plugin"] else ""
             print(f"{it['name']:<20}{extra} scenarios: {', '.join(it['scenarios'])}")
     return 0
 

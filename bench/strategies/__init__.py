@@ -1,4 +1,5 @@
-"""The one registry of strategies; each family module declares its specs once."""
+"""The one registry of strategies; each family module declares its specs once, and plugins may add more
+(bench/registry.py loads them)."""
 from __future__ import annotations
 
 from bench.spec.params import BadInput
@@ -9,15 +10,26 @@ _MODULES = (baselines, rehearsal, rehearsal_adapters, regularization, prompt)
 _REGISTRY: dict[str, StrategySpec] = {s.name: s for m in _MODULES for s in m.SPECS}
 
 
+def builtin_names() -> list[str]:
+    return list(_REGISTRY)
+
+
 def strategies() -> list[StrategySpec]:
-    return list(_REGISTRY.values())
+    from bench.registry import plugin_specs
+
+    return [*_REGISTRY.values(), *plugin_specs("strategies")]
 
 
 def get_strategy(name: str) -> StrategySpec:
-    try:
+    if isinstance(name, str) and name in _REGISTRY:  # a built-in name: no plugin is loaded for it
         return _REGISTRY[name]
-    except (KeyError, TypeError):
-        raise BadInput(f"unknown strategy {name!r}: expected one of {', '.join(_REGISTRY)}") from None
+    from bench.registry import plugin_note, plugin_specs
+
+    for spec in plugin_specs("strategies"):
+        if spec.name == name:
+            return spec
+    known = ", ".join(s.name for s in strategies())
+    raise BadInput(f"unknown strategy {name!r}: expected one of {known}{plugin_note()}")
 
 
-__all__ = ["FAMILIES", "BuildContext", "StrategySpec", "get_strategy", "strategies"]
+__all__ = ["FAMILIES", "BuildContext", "StrategySpec", "builtin_names", "get_strategy", "strategies"]
