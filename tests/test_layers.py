@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS = {
     "bench.spec": 0,
     "bench.models": 0, "bench.benchmarks": 1, "bench.strategies": 1, "bench.prompt": 1, "bench.registry": 1,
+    "bench.plugins": 1,
     "bench.facts": 1, "bench.facts.stream": 1, "bench.facts.probes": 1, "bench.facts.measures": 1,
     "bench.train": 2,
     "bench.results": 3, "bench.facts.queries": 3,

@@ -6,8 +6,8 @@ import math
 import streamlit as st
 
 from bench.launch import MAX_RUNS
+from bench.plugins import plugin_of, plugins
 from bench.prompt.names import MICRO, micro_cached
-from bench.registry import plugin_of, plugins
 from bench.spec import sweeps
 from bench.spec.params import BadInput, ParamSpec
 from bench.strategies import FAMILIES, StrategySpec

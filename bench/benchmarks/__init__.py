@@ -1,4 +1,4 @@
-"""The one registry of task streams. Each module declares its specs once, and plugins may add more (bench/registry.py
+"""The one registry of task streams. Each module declares its specs once, and plugins may add more (bench/plugins.py
 loads them); everything else derives from it."""
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def builtin_names() -> list[str]:
 
 
 def benchmarks() -> list[BenchmarkSpec]:
-    from bench.registry import plugin_specs
+    from bench.plugins import plugin_specs
 
     return [*_REGISTRY.values(), *plugin_specs("benchmarks")]
 
@@ -24,7 +24,7 @@ def benchmarks() -> list[BenchmarkSpec]:
 def get_benchmark(name: str) -> BenchmarkSpec:
     if isinstance(name, str) and name in _REGISTRY:  # a built-in name: no plugin is loaded for it
         return _REGISTRY[name]
-    from bench.registry import plugin_note, plugin_specs
+    from bench.plugins import plugin_note, plugin_specs
 
     for spec in plugin_specs("benchmarks"):
         if spec.name == name:

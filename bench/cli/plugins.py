@@ -7,7 +7,7 @@ import json
 def list_plugins(*, as_json: bool) -> int:
     """One line (or one JSON object in a list) per plugin. A plugin that failed is listed with its error; the
     command itself succeeds, since the bench works without it."""
-    from bench.registry import ENTRY_POINT_GROUP, PLUGINS_ENV, plugins
+    from bench.plugins import ENTRY_POINT_GROUP, PLUGINS_ENV, plugins
 
     items = [p.to_dict() for p in plugins()]
     if as_json:

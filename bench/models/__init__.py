@@ -72,9 +72,9 @@ def _resnet32(shape, info):
 
 
 _SPECS = (
-    BackboneSpec(name="mlp", inputs=("image",), features=_mlp, reference="this bench (bench/models/nets.py)",
-                 description="MLP, two hidden layers of 256 ReLU units over the flattened image (the digits and "
-                             "MNIST default)."),
+    BackboneSpec(name="mlp", inputs=("image", "arrays"), features=_mlp, reference="this bench (bench/models/nets.py)",
+                 description="MLP, two hidden layers of 256 ReLU units over the flattened input (the digits, MNIST "
+                             "and arrays default; the one backbone for arrays, which may be any tensors)."),
     BackboneSpec(name="cnn", inputs=("image",), features=_cnn, reference="this bench (bench/models/nets.py)",
                  description="Small CNN: three 3x3 convolutions (32, 64, 128 channels), max-pooling, global average "
                              "pooling (the CIFAR default)."),

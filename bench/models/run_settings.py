@@ -7,7 +7,7 @@ from typing import Any
 from bench.models import MODEL_CHOICES, get_backbone, input_kind, resolve_model
 from bench.spec.params import BadInput
 
-_ALLOWED_FOR = {"image": "images (C, H, W)", "facts": "(entity, relation) ids"}
+_ALLOWED_FOR = {"image": "images (C, H, W)", "facts": "(entity, relation) ids", "arrays": "tensors of any shape"}
 
 
 def registry_backbone(strategy: Any) -> bool:

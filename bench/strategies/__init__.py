@@ -1,5 +1,5 @@
 """The one registry of strategies; each family module declares its specs once, and plugins may add more
-(bench/registry.py loads them)."""
+(bench/plugins.py loads them)."""
 from __future__ import annotations
 
 from bench.spec.params import BadInput
@@ -15,7 +15,7 @@ def builtin_names() -> list[str]:
 
 
 def strategies() -> list[StrategySpec]:
-    from bench.registry import plugin_specs
+    from bench.plugins import plugin_specs
 
     return [*_REGISTRY.values(), *plugin_specs("strategies")]
 
@@ -23,7 +23,7 @@ def strategies() -> list[StrategySpec]:
 def get_strategy(name: str) -> StrategySpec:
     if isinstance(name, str) and name in _REGISTRY:  # a built-in name: no plugin is loaded for it
         return _REGISTRY[name]
-    from bench.registry import plugin_note, plugin_specs
+    from bench.plugins import plugin_note, plugin_specs
 
     for spec in plugin_specs("strategies"):
         if spec.name == name:
