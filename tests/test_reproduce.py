@@ -301,6 +301,7 @@ def test_reproduce_quick_end_to_end_on_the_test_files(mnist_dir, tmp_path):
     store = tmp_path / "s.duckdb"
     env = {**__import__("os").environ, "BENCH_CACHE_DIR": str(tmp_path / "cache")}
     out = subprocess.run([sys.executable, "-m", "bench", "reproduce", MNIST_PRESET, "--quick", "--seeds", "0,1",
+                          "--workers", "1",
                           "--data-dir", mnist_dir, "--store", str(store), "--json"], cwd=ROOT, capture_output=True,
                          text=True, timeout=900, env=env)
     assert out.returncode == 0, out.stderr[-2000:]

@@ -43,12 +43,11 @@ def table(s: Store) -> pd.DataFrame:
         status, delta = p.verdict(r["mean"] if r.n else None)
         if lacking:
             status = "cannot run yet"
-        rows.append({"Preset": p.id, "Method": p.method.split(":")[0], "Stream": p.stream.split(":")[0],
-                     "Scenario": p.scenario, "Backbone": p.backbone.split(" (")[0], "Published": p.format_value(),
-                     "Source": p.source_label(), "Bench (mean ± std)": _bench_text(p, r),
+        rows.append({"Preset": p.id, "Published": p.format_value(), "Bench (mean ± std)": _bench_text(p, r),
                      "Δ": "" if delta is None else f"{delta:+.2f}" if p.unit == "percent" else f"{delta:+.3f}",
-                     "Status": status, "Tolerance": f"±{p.format_number(p.tolerance)}",
-                     "Missing on this bench": "; ".join(lacking)})
+                     "Status": status, "Method": p.method.split(":")[0], "Stream": p.stream.split(":")[0],
+                     "Scenario": p.scenario, "Backbone": p.backbone.split(" (")[0], "Source": p.source_label(),
+                     "Tolerance": f"±{p.format_number(p.tolerance)}", "Missing on this bench": "; ".join(lacking)})
     return pd.DataFrame(rows)
 
 
@@ -57,7 +56,7 @@ def overview(s: Store) -> None:
     runnable = int((df["Missing on this bench"] == "").sum())
     st.caption(f"{len(df)} presets, {runnable} of which this bench can run now; the others list what it lacks "
                "(computed from its registries, so they become runnable when those pieces land).")
-    st.dataframe(df, hide_index=True, key="reproduce.table")
+    st.dataframe(df, hide_index=True, height="content", key="reproduce.table")
     st.caption(TOLERANCE_NOTE)
 
 
@@ -99,9 +98,13 @@ def detail(p: Preset) -> None:
         st.code(json.dumps(to_config(p).to_dict(), indent=1, sort_keys=True), language="json")
 
 
-def _needs_gpu(p: Preset) -> bool:
+def _device_need(p: Preset) -> str:
     run, params = p.bench["run"], p.bench["params"]
-    return str(run.get("model", "")).startswith("resnet") or str(params.get("backbone", "")).startswith("timm:")
+    if str(run.get("model", "")).startswith("resnet") or str(params.get("backbone", "")).startswith("timm:"):
+        return "a GPU (a ResNet or a ViT-B/16: hours on a CPU)"
+    if p.bench["strategy"] == "si":
+        return "a GPU (Avalanche 0.6.0's SI has no effect on a CPU: it then equals fine-tuning)"
+    return "no GPU (a small MLP runs on a CPU)"
 
 
 def _estimate(s: Store, p: Preset, results: pd.DataFrame) -> str:
@@ -129,7 +132,7 @@ def start_form(s: Store, p: Preset, *, cuda: bool, pool: dict) -> None:
     from ui import forms
 
     st.subheader("Run it")
-    need = "a GPU (a ResNet or a ViT-B/16: hours on a CPU)" if _needs_gpu(p) else "no GPU (a small MLP runs on a CPU)"
+    need = _device_need(p)
     st.markdown(f"Needs the dataset files in a data folder (nothing is downloaded while a run builds its stream) and "
                 f"{need}. This machine: {'a CUDA device' if cuda else 'no CUDA device'}.")
     st.caption(_estimate(s, p, refs.preset_results(s, [p])))
