@@ -313,3 +313,25 @@ def test_reproduce_quick_end_to_end_on_the_test_files(mnist_dir, tmp_path):
     assert data["delta"] == pytest.approx(100 * mean - 86.12)
     rows = Store(store).query("SELECT sweep_id, status FROM runs")
     assert len(rows) == 2 and set(rows.sweep_id) == {data["sweep_id"]}  # in the store like any other runs
+
+
+def test_the_reference_chart_draws_bars_with_error_rules_and_a_marker_per_published_value():
+    import pandas as pd
+
+    from bench.plots.charts import series_table
+    from bench.plots.reference import acc_reference_chart
+
+    groups = pd.DataFrame({"group_id": ["g1", "g2"], "strategy": ["replay", "der"],
+                           "config_json": [json.dumps({"benchmark": "split-mnist"})] * 2})
+    series = series_table(groups)
+    acc = pd.DataFrame({"series": ["replay", "der"], "mean": [0.8, 0.9], "std": [0.01, None]})
+    pub = pd.DataFrame({"series": ["replay"], "published": [0.8612], "preset": [MNIST_PRESET],
+                        "source": ["aimagelab/mammoth README.md @ 7ab9db9"], "exact": [True]})
+    spec = acc_reference_chart(acc, pub, series).to_dict()
+    marks = [layer["mark"]["type"] for layer in spec["layer"]]
+    assert marks == ["bar", "rule", "point"] and spec["layer"][2]["mark"]["shape"] == "diamond"
+    rows = next(iter(spec["datasets"].values()))
+    published = [r for r in rows if r["layer"] == "published"]
+    assert published == [{**published[0], "published": 0.8612, "match": "same recipe", "series": "replay"}]
+    bars = {r["series"]: (r["lo"], r["hi"]) for r in rows if r["layer"] == "bench"}
+    assert bars == {"replay": (0.79, 0.81), "der": (0.9, 0.9)}  # a single seed: no error bar
