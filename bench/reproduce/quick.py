@@ -19,10 +19,16 @@ import numpy as np
 
 TRAIN_PER_EXPERIENCE = 200  # about this many training images per experience
 TEST_PER_CLASS = 20
+FOLDER = "quick-data"  # every copy lives in a folder of this name: a run that read one is a quick run
 
 
 def _cache_root() -> Path:
-    return Path(os.environ.get("BENCH_CACHE_DIR") or Path.home() / ".cache" / "bench") / "quick-data"
+    return Path(os.environ.get("BENCH_CACHE_DIR") or Path.home() / ".cache" / "bench") / FOLDER
+
+
+def is_quick_copy(data_dir) -> bool:
+    """Whether a run's data folder is one of these small copies."""
+    return isinstance(data_dir, str) and Path(data_dir).parent.name == FOLDER
 
 
 def dataset_key(benchmark: str) -> str | None:

@@ -12,6 +12,7 @@ import math
 import pandas as pd
 
 from bench.reproduce.mapping import QUICK_PREFIX, differences, same_protocol
+from bench.reproduce.quick import is_quick_copy
 from bench.reproduce.presets import Preset
 from bench.results.store import Store
 from bench.spec.status import Status
@@ -47,7 +48,9 @@ def _is_quick(sweep_id) -> bool:
 
 
 def _quick_mask(df: pd.DataFrame) -> pd.Series:
-    return df.sweep_id.map(_is_quick).astype(bool)  # a boolean mask even when empty (else pandas selects columns)
+    """--quick runs: queued as such, or trained on a small copy of the data however they were started."""
+    copy = df.config_json.map(lambda c: is_quick_copy(json.loads(c).get("data_dir")))
+    return (df.sweep_id.map(_is_quick) | copy).astype(bool)  # a boolean mask even when empty (else: columns)
 
 
 def _summarise(preset: Preset, rows: pd.DataFrame) -> dict:
@@ -82,10 +85,11 @@ def preset_results(store: Store, presets: list[Preset]) -> pd.DataFrame:
 
 def quick_groups(store: Store, group_ids: list[str]) -> set[str]:
     """The groups among `group_ids` made only of --quick runs (a small copy of the data)."""
-    df = store.query("SELECT group_id, list(DISTINCT sweep_id) AS sweeps FROM runs WHERE list_contains(?, group_id) "
-                     "GROUP BY group_id", [group_ids])
-    return {g for g, sweeps in zip(df.group_id, df.sweeps, strict=True)
-            if len(sweeps) and all(_is_quick(s) for s in sweeps)}
+    df = store.query("SELECT group_id, sweep_id, config_json FROM runs WHERE list_contains(?, group_id)", [group_ids])
+    if not len(df.columns) or df.empty:
+        return set()
+    quick = df.assign(quick=_quick_mask(df)).groupby("group_id").quick.all()
+    return set(quick[quick].index)
 
 
 def published_for_groups(store: Store, groups: pd.DataFrame, presets: list[Preset]) -> pd.DataFrame:
