@@ -2,8 +2,8 @@
 their ACC as mean ± std over seeds, the published value beside Compare's groups, and measured training rates.
 
 A run stands for a preset when its stored config has every field the preset sets (mapping.differences is empty), it
-finished, and it is not a --quick run (sweep id 'reproduce-quick:...'). Runs started anywhere (the CLI, the Launch
-page, the Reproduce page) count alike. Per seed the latest such run counts."""
+finished, and it is not a --quick run (sweep id 'reproduce-quick:...', or a data folder that is a quick copy). Runs
+started anywhere (the CLI, the Launch page, the Reproduce page) count alike. Per seed the latest such run counts."""
 from __future__ import annotations
 
 import json
@@ -12,8 +12,8 @@ import math
 import pandas as pd
 
 from bench.reproduce.mapping import QUICK_PREFIX, differences, same_protocol
-from bench.reproduce.quick import is_quick_copy
 from bench.reproduce.presets import Preset
+from bench.reproduce.quick import is_quick_copy
 from bench.results.store import Store
 from bench.spec.status import Status
 
