@@ -13,6 +13,7 @@ nav = st.navigation([
     st.Page("pages/runs.py", title="Runs", url_path="runs"),
     st.Page("pages/run_detail.py", title="Run detail", url_path="run_detail"),
     st.Page("pages/learn.py", title="Learn", url_path="learn"),
+    st.Page("pages/reproduce.py", title="Reproduce", url_path="reproduce"),
 ])
 sidebar()
 nav.run()

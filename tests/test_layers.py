@@ -4,7 +4,8 @@ Streamlit, and what the app's reading pages load imports neither torch nor Avala
 Layers, lowest first (docs/architecture.md draws them):
   0 spec        what a run is (params, config, sweeps, statuses, labels), and the backbone registry (bench.models):
                 the run setting `model` takes its choices from it
-  1 registry    what can run: task streams, strategies, the prompt ViTs, the facts stream and probes
+  1 registry    what can run: task streams, strategies, the prompt ViTs, the facts stream and probes,
+                plugins, the protocol presets (bench/reproduce)
   2 train       config -> Avalanche -> rows (runner, recorder, fast path, metrics)
   3 results     rows -> DuckDB -> DataFrames (store, queries, export, the facts queries)
   4 execute     where runs happen (the local pool, Ray)
@@ -26,10 +27,12 @@ LAYERS = {
     "bench.models": 0, "bench.benchmarks": 1, "bench.strategies": 1, "bench.prompt": 1, "bench.registry": 1,
     "bench.plugins": 1,
     "bench.facts": 1, "bench.facts.stream": 1, "bench.facts.probes": 1, "bench.facts.measures": 1,
+    "bench.reproduce": 1,  # the protocol presets and their mapping onto run configs
     "bench.train": 2,
     "bench.results": 3, "bench.facts.queries": 3,
     "bench.execute": 4,
     "bench.plots": 5, "bench.facts.charts": 5,
+    "bench.reproduce.launch": 6,  # queues a preset's runs (the job queue)
     "bench": 6,  # the package's top-level modules: cli, lessons, launch, perf, __main__
 }
 NO_TORCH = ("bench.spec", "bench.plots")  # rooms that must not touch torch or Avalanche, even lazily

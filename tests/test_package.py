@@ -60,6 +60,11 @@ def test_the_wheel_holds_every_module_and_each_imports_from_it(wheel_dir, tmp_pa
     assert out.returncode == 0, out.stderr[-2000:]
     info = json.loads(out.stdout.strip().splitlines()[-1])
     assert info["file"].startswith(str(wheel_dir)) and info["n"] == len(repo_modules())
+    # package data: the protocol presets (JSON files) load from the wheel, all of them
+    from bench.reproduce.presets import presets
+
+    out = _python("from bench.reproduce.presets import presets; print(len(presets()))", wheel_dir, tmp_path)
+    assert out.returncode == 0 and int(out.stdout) == len(presets()) >= 20, out.stderr[-2000:]
 
 
 def test_python_m_bench_and_the_console_script_work_from_another_directory(wheel_dir, tmp_path):

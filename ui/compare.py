@@ -14,7 +14,7 @@ from bench.results import queries as q
 from bench.results.store import Store
 from bench.spec.labels import group_label, run_label
 from bench.spec.status import TERMINAL, Status
-from ui import facts
+from ui import facts, reproduce
 from ui.common import POLL_S, fmt_seconds, pool_settings, share_url, show_chart, store
 
 
@@ -128,7 +128,8 @@ def render(s: Store, run_ids: list[str], *, key: str,
     series, groups = series_for(s, ids)
     if "summary" in sections:
         st.subheader("Summary (mean ± std over seeds)")
-        st.dataframe(summary_table(q.summary(s, ids), series, groups), hide_index=True)
+        table = reproduce.with_published(s, summary_table(q.summary(s, ids), series, groups), series, groups)
+        st.dataframe(table, hide_index=True)
         st.caption("ACC: mean final accuracy over experiences. BWT: how much training later experiences changed "
                    "accuracy on earlier ones (negative = forgetting). FWT: accuracy on an experience before "
                    "training it, above chance. Forgetting: best earlier accuracy minus final accuracy "
@@ -136,6 +137,7 @@ def render(s: Store, run_ids: list[str], *, key: str,
                    "Buffer + prompts: the stored samples and the prompt and key numbers a method keeps, counted in "
                    "stored inputs, so that rehearsal-free methods can be set against replay at equal memory "
                    "(regularization methods' importance weights are not counted).")
+        reproduce.published_marker(s, ids, series, groups, key=key)
     if "report" in sections:
         report_buttons(s, ids, key=key)
     if "facts" in sections:
