@@ -115,19 +115,17 @@ RUN_PARAMS_NAMES = [s.name for s in RUN_PARAMS]
 def test_a_preset_becomes_runnable_when_the_settings_it_needs_are_declared(monkeypatch):
     """Nothing is hard-coded: declare the run settings the ResNet presets ask for (as another part of the bench will)
     and the same presets map onto configs that carry them."""
-    new = (ParamSpec(name="model", type="str", default="auto", choices=("auto", "mlp", "cnn", "resnet18", "resnet32")),
-           ParamSpec(name="augment", type="bool", default=False),
-           ParamSpec(name="momentum", type="float", default=0.0, min=0.0, max=1.0))
-    wider = dataclasses.make_dataclass("WiderConfig", [("model", str, dataclasses.field(default="auto")),
-                                                       ("augment", bool, dataclasses.field(default=False)),
-                                                       ("momentum", float, dataclasses.field(default=0.0))],
-                                       bases=(RunConfig,), frozen=True, kw_only=True)
-    monkeypatch.setattr(mapping, "RUN_PARAMS", RUN_PARAMS + tuple(s for s in new if s.name not in RUN_PARAMS_NAMES))
-    monkeypatch.setattr(mapping, "RunConfig", wider)
+    new = [ParamSpec(name="momentum", type="float", default=0.0, min=0.0, max=1.0)]
+    new = [s for s in new if s.name not in RUN_PARAMS_NAMES]  # only what the bench does not declare yet
+    if new:
+        wider = dataclasses.make_dataclass("WiderConfig", [(s.name, float, dataclasses.field(default=s.default))
+                                                           for s in new], bases=(RunConfig,), frozen=True, kw_only=True)
+        monkeypatch.setattr(mapping, "RUN_PARAMS", RUN_PARAMS + tuple(new))
+        monkeypatch.setattr(mapping, "RunConfig", wider)
     er = get_preset("mammoth-er-seq-cifar10-500")
     assert mapping.missing(er) == []
     cfg = mapping.to_config(er, seed=3)
-    assert (cfg.model, cfg.augment, cfg.momentum, cfg.seed) == ("resnet18", True, 0.0, 3)  # run_if_present applied
+    assert (cfg.model, cfg.augment, cfg.momentum, cfg.seed) == ("resnet18", "crop_flip", 0.0, 3)  # run_if_present
     # a choice the setting does not offer stays missing, with the allowed values
     odd = dataclasses.replace(er, bench={**er.bench, "run": {**er.bench["run"], "model": "vgg11"}})
     assert any("model='vgg11' is not allowed: expected one of" in m for m in mapping.missing(odd))
