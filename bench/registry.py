@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bench.benchmarks import BenchmarkSpec, benchmarks, get_benchmark
+from bench.benchmarks import BenchmarkSpec, benchmarks, get_benchmark, validation
 from bench.spec.config import RUN_PARAMS, SCENARIOS, RunConfig
 from bench.spec.params import BadInput, validate_params
 from bench.strategies import StrategySpec, get_strategy, strategies
@@ -39,6 +39,7 @@ def validate(cfg: RunConfig) -> RunConfig:
     bench.check(bparams)
     sparams = validate_params(strat.params, cfg.params, owner=strat.name)
     run = validate_params(RUN_PARAMS, {k: getattr(cfg, k) for k in (p.name for p in RUN_PARAMS)}, owner="run")
+    validation.check(bench, run["val_fraction"])
     strat.check(sparams, bparams, bench)
     if cfg.data_dir is not None and not isinstance(cfg.data_dir, str):
         raise BadInput(f"data_dir={cfg.data_dir!r} is not valid: expected a directory path")

@@ -12,15 +12,30 @@ from bench.results import queries as q
 from bench.results.store import Store
 from bench.spec.labels import group_label, run_label
 from bench.spec.status import TERMINAL, Status
-from ui import facts
+from bench.train.metrics import FORGETTING, FWT_UNDEFINED
+from ui import facts, validation
 from ui.common import POLL_S, fmt_seconds, pool_settings, share_url, show_chart, store
 
-# Summary columns: metric -> (title, decimals)
+# Summary columns: metric -> (title, decimals); the forgetting column is the definition the user picked.
+FORGETTING_TITLES = {"forgetting": "Forgetting (best earlier − final)",
+                     "forgetting_initial": "Forgetting (just after learning − final)"}
 SUMMARY_METRICS = {
     "acc": ("ACC", 3), "avg_incremental_acc": ("Avg incremental ACC", 3), "bwt": ("BWT", 3), "fwt": ("FWT", 3),
-    "forgetting": ("Forgetting", 3), "time_s": ("Time (s)", 1), "method_memory_mb": ("Memory: model + buffer (MB)", 2),
+    "forgetting": (FORGETTING_TITLES["forgetting"], 3), "wc_acc": ("WC-ACC", 3), "min_acc": ("min-ACC", 3),
+    "anytime_acc": ("Anytime ACC", 3), "time_s": ("Time (s)", 1),
+    "method_memory_mb": ("Memory: model + buffer (MB)", 2),
     "kept_samples": ("Buffer + prompts (stored-sample equivalents)", 0),
 }
+VAL_METRICS = {"acc": ("ACC (val)", 3), "wc_acc": ("WC-ACC (val)", 3)}  # shown when some run has a validation split
+STABILITY_GAP = (
+    "**The stability gap** (De Lange, van de Ven & Tuytelaars, ICLR 2023): evaluated after every few training "
+    "steps instead of only at the end of each experience, the accuracy on old experiences often drops sharply as "
+    "soon as a new experience starts, then partly recovers, even with replay. Accuracy matrices and ACC only see "
+    "the recovered end points. **min-ACC** averages each old experience's lowest accuracy after it was learned; "
+    "**WC-ACC** (worst-case accuracy) weighs the last experience's accuracy by 1/T against min-ACC by (T-1)/T; "
+    "**Anytime ACC** averages, over every evaluation point, the accuracy on the experiences seen so far. All three "
+    "come from the dense curves (every `eval_every` iterations; eval_every=1 is the paper's per-iteration "
+    "protocol, a sparser curve can miss part of a dip).")
 
 
 # -- selection ---------------------------------------------------------------------------------------------
@@ -112,21 +127,49 @@ def progress_text(r) -> str:
 
 
 # -- results -----------------------------------------------------------------------------------------------
-def summary_table(summ: pd.DataFrame, series: pd.DataFrame, groups: pd.DataFrame) -> pd.DataFrame:
-    """One row per series: 'mean ± std' over seeds (just the mean for one seed; 'n/a' where undefined)."""
+def summary_table(summ: pd.DataFrame, series: pd.DataFrame, groups: pd.DataFrame, *,
+                  forgetting: str = "forgetting", val: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per series: 'mean ± std' over seeds (just the mean for one seed; 'n/a' where undefined) of the test
+    metrics, forgetting in the chosen definition, and the VAL_METRICS columns from `val` (the validation split's
+    queries.summary) when it has rows."""
     seeds = dict(zip(groups.group_id, groups.n_finished, strict=True))
+    columns = {}
+    for metric, (title, dec) in SUMMARY_METRICS.items():
+        if metric == "forgetting":  # the column of the chosen definition, in the same place
+            metric, title = forgetting, FORGETTING_TITLES[forgetting]
+        columns[metric] = (title, dec)
     rows = []
     for g, name in zip(series.group_id, series.series, strict=True):
         row = {"Strategy": name, "Seeds": int(seeds.get(g, 0))}
-        for metric, (title, dec) in SUMMARY_METRICS.items():
-            m = summ[(summ.group_id == g) & (summ.metric == metric)]
-            if m.empty:
-                row[title] = "n/a"
-                continue
-            mean, std = float(m["mean"].iloc[0]), m["std"].iloc[0]
-            row[title] = f"{mean:.{dec}f}" + ("" if pd.isna(std) else f" ± {float(std):.{dec}f}")
+        for table, cols in ((summ, columns), (val, VAL_METRICS if val is not None and not val.empty else {})):
+            for metric, (title, dec) in cols.items():
+                row[title] = _cell(table[(table.group_id == g) & (table.metric == metric)], dec)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _cell(m: pd.DataFrame, dec: int) -> str:
+    if m.empty:
+        return "n/a"
+    mean, std = float(m["mean"].iloc[0]), m["std"].iloc[0]
+    return f"{mean:.{dec}f}" + ("" if pd.isna(std) else f" ± {float(std):.{dec}f}")
+
+
+def summary_caption(groups: pd.DataFrame, *, forgetting: str, has_val: bool) -> str:
+    """What each summary column means, which split it comes from, and why FWT is n/a where it is."""
+    fwt_na = sorted(set(groups.scenario) & set(FWT_UNDEFINED))
+    fwt = ("FWT: accuracy on an experience before training it, above the untrained model's (Lopez-Paz & Ranzato "
+           "2017). " + "".join(f"FWT is n/a in the {sc}-incremental scenario: {FWT_UNDEFINED[sc]}. " for sc in fwt_na))
+    split = ("Every column is measured on the test sets except those marked (val), which are measured on the "
+             "validation split held out of each experience's training data (val_fraction): choose settings on "
+             "those, report the test ones. " if has_val else "Every number is measured on the test sets. ")
+    return (split + "ACC: mean final accuracy over experiences. BWT: how much training later experiences changed "
+            "accuracy on earlier ones (negative = forgetting). " + fwt + f"Forgetting: {FORGETTING[forgetting]}; "
+            "switch the definition above. WC-ACC, min-ACC, Anytime ACC: from the dense curves (see the stability "
+            "gap below). Joint training has no sequence, so BWT, FWT, forgetting and the curve metrics are n/a. "
+            "Buffer + prompts: the stored samples and the prompt and key numbers a method keeps, counted in "
+            "stored inputs, so that rehearsal-free methods can be set against replay at equal memory "
+            "(regularization methods' importance weights are not counted).")
 
 
 def finished(s: Store, run_ids: list[str]) -> list[str]:
@@ -139,29 +182,42 @@ def series_for(s: Store, run_ids: list[str]) -> tuple[pd.DataFrame, pd.DataFrame
     return charts.series_table(groups), groups
 
 
+def forgetting_choice(key: str) -> str:
+    """The forgetting definition the summary table and the per-experience chart show (a radio, kept per view)."""
+    return st.radio("Forgetting", list(FORGETTING), format_func=lambda k: f"{FORGETTING[k]}", horizontal=True,
+                    key=f"{key}.forgetting_def",
+                    help="Two definitions are common. Chaudhry et al. 2018 (RWalk; also Mammoth): the best accuracy "
+                         "an experience had after it was learned, minus its final accuracy. Avalanche: the accuracy "
+                         "just after learning it, minus its final accuracy (equal to -BWT). They differ where an "
+                         "experience's accuracy rose after it was learned.")
+
+
 def render(s: Store, run_ids: list[str], *, key: str,
-           sections: tuple[str, ...] = ("summary", "facts", "retention", "matrices", "forgetting", "recall")) -> None:
-    """Summary table and charts of the finished runs among `run_ids`, grouped by config, seeds averaged."""
+           sections: tuple[str, ...] = ("summary", "validation", "facts", "retention", "matrices", "forgetting",
+                                        "recall"), max_points: int = 80) -> None:
+    """Summary table and charts of the finished runs among `run_ids`, grouped by config, seeds averaged;
+    `max_points`: the retention curves' points each (dense points thinned to about that many)."""
     ids = finished(s, run_ids)
     if not ids:
         st.info("None of the selected runs has finished yet.")
         return
     series, groups = series_for(s, ids)
+    definition = forgetting_choice(key) if {"summary", "forgetting"} & set(sections) else "forgetting"
     if "summary" in sections:
         st.subheader("Summary (mean ± std over seeds)")
-        st.dataframe(summary_table(q.summary(s, ids), series, groups), hide_index=True)
-        st.caption("ACC: mean final accuracy over experiences. BWT: how much training later experiences changed "
-                   "accuracy on earlier ones (negative = forgetting). FWT: accuracy on an experience before "
-                   "training it, above chance. Forgetting: best earlier accuracy minus final accuracy "
-                   "(Chaudhry et al. 2018). Joint training has no sequence, so BWT, FWT and forgetting are n/a. "
-                   "Buffer + prompts: the stored samples and the prompt and key numbers a method keeps, counted in "
-                   "stored inputs, so that rehearsal-free methods can be set against replay at equal memory "
-                   "(regularization methods' importance weights are not counted).")
+        val = q.summary(s, ids, split=q.VAL)
+        st.dataframe(summary_table(q.summary(s, ids), series, groups, forgetting=definition, val=val),
+                     hide_index=True)
+        st.caption(summary_caption(groups, forgetting=definition, has_val=not val.empty))
+        with st.expander("The stability gap: what WC-ACC, min-ACC and Anytime ACC measure"):
+            st.markdown(STABILITY_GAP)
+    if "validation" in sections:
+        validation.section(s, ids, series, key=key)
     if "facts" in sections:
         facts.section(s, ids, series, key=key)
     if "retention" in sections:
         st.subheader("Retention: accuracy on each experience during training")
-        curves = q.retention(s, ids)
+        curves = q.retention(s, ids, max_points=max_points)
         if _has(curves):
             st.caption("Dashed lines: training moves to the next experience (grey when every strategy switches at "
                        "the same iteration). Band: ± std over seeds. Click a legend entry to highlight a strategy.")
@@ -173,13 +229,14 @@ def render(s: Store, run_ids: list[str], *, key: str,
         if _has(mats):
             show_chart(charts.matrix_chart(mats, series), key=f"{key}.matrices", name="accuracy-matrices")
     if "forgetting" in sections:
-        forg = q.forgetting_by_experience(s, ids)
-        st.subheader("Forgetting per experience")
+        forg = q.forgetting_by_experience(s, ids, definition=definition)
+        st.subheader(f"Forgetting per experience: {FORGETTING[definition]}")
         if forg.empty:
             st.caption("Nothing to show: forgetting needs a sequence of at least two experiences (joint training "
                        "has none).")
         else:
-            show_chart(charts.forgetting_chart(forg, series), key=f"{key}.forgetting", name="forgetting")
+            show_chart(charts.forgetting_chart(forg, series, title=FORGETTING_TITLES[definition]),
+                       key=f"{key}.forgetting", name="forgetting")
     if "recall" in sections:
         st.subheader("Per-class recall across the stream")
         recall = q.class_recall(s, ids)

@@ -24,11 +24,28 @@ RUN_PARAMS: tuple[ParamSpec, ...] = (
               help="auto uses CUDA when present, else the CPU."),
     ParamSpec(name="eval_every", type="int", default=0, min=0, max=10**6,
               help="Dense evaluation every K training iterations; 0 picks K for about 25 points per experience."),
+    ParamSpec(name="val_fraction", type="float", default=0.0, min=0.0, max=0.5,
+              help="Fraction of each experience's training data held out as its validation set (seeded by the run's "
+                   "seed, stratified by class). Its accuracies are recorded beside the test ones, and sweeps and "
+                   "Compare pick settings on them; the test numbers stay the ones reported. 0: no validation split."),
     # fast path (bench/fastpath.py): same minibatches in the same order, so it is not part of a run's identity
     ParamSpec(name="fast", type="bool", default=True,
               help="Fast data path: training minibatches sliced from whole tensors on the device instead of "
                    "Avalanche's per-sample DataLoader; the same minibatches in the same order, identical results."),
 )
+
+
+# Settings added after the first release (schema 1), with the value every run had before they existed: they enter a
+# run's identity (group_key, config_key) only when they differ from it, so a run stored before they existed keeps
+# its group and the lessons still find it. Add a new setting here when it changes no stored run's meaning.
+LATER_SETTINGS: dict[str, object] = {"val_fraction": 0.0}
+
+
+def _identity(d: dict) -> dict:
+    for k, before in LATER_SETTINGS.items():
+        if k in d and d[k] == before:
+            del d[k]
+    return d
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +63,7 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     eval_every: int = 0
+    val_fraction: float = 0.0
     fast: bool = True  # fast path (bench/fastpath.py)
     data_dir: str | None = None
 
@@ -85,6 +103,7 @@ class RunConfig:
         d.pop("device")
         d.pop("data_dir")
         d.pop("fast")  # fast path: identical results, same group
+        _identity(d)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
     def config_key(self) -> str:
@@ -93,5 +112,6 @@ class RunConfig:
         d.pop("device")
         d.pop("data_dir")
         d.pop("fast")  # fast path: identical results, same config
+        _identity(d)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
