@@ -57,7 +57,8 @@ def test_refuses_a_newer_or_an_invalid_schema_version(tmp_path):
     con = duckdb.connect(str(path))
     con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION + 1)])
     con.close()
-    with pytest.raises(BadInput, match=f"schema version {SCHEMA_VERSION + 1}, newer than .* \\(up to {SCHEMA_VERSION}\\)"):
+    newer = f"schema version {SCHEMA_VERSION + 1}, newer than .* \\(up to {SCHEMA_VERSION}\\)"
+    with pytest.raises(BadInput, match=newer):
         Store(path)
     con = duckdb.connect(str(path))
     con.execute("UPDATE meta SET value = '0' WHERE key = 'schema_version'")

@@ -93,8 +93,9 @@ def test_the_backfilled_metrics_are_those_of_the_stored_rows(old):
     store = Store(old)
     finished = q.runs(store).query("status == 'finished'")
     checked = 0
-    for run_id, scenario in zip(finished.run_id, finished.scenario, strict=True):
-        stored = dict(q.run_metrics(store, [run_id]).pipe(lambda d: zip(d.metric, d.value)))
+    for run_id in finished.run_id:
+        m = q.run_metrics(store, [run_id])
+        stored = dict(zip(m.metric, m.value, strict=True))
         R = q.accuracy_matrix(store, run_id)
         if R.shape[0] == 1:  # joint training: no sequence, nothing backfilled
             assert not set(migrations._V2_BACKFILLED) & set(stored)

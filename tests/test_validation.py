@@ -128,3 +128,24 @@ def test_the_cli_run_with_a_validation_split_prints_both(tmp_path, capsys):
     assert out["metrics"]["fwt"] is None and isinstance(out["val_metrics"]["acc"], float)
     assert len(out["val_accuracy_matrix"]) == 3
     assert {"forgetting", "forgetting_initial", "wc_acc", "min_acc", "anytime_acc"} <= set(out["metrics"])
+
+
+def test_a_sweep_reports_its_choice_made_on_validation(tmp_path):
+    from test_queries import add_run
+
+    from bench.cli.runs import best_on_validation
+
+    store = Store(tmp_path / "s.duckdb")
+    cfgs, ids = [], []
+    for mem, val_acc, test_acc in ((50, 0.8, 0.7), (200, 0.6, 0.9)):  # best on test is not best on validation
+        add_run(store, run_id=f"m{mem}", R=np.eye(2), strategy="replay", params={"mem_size": mem},
+                metrics_={"acc": test_acc}, val_R=np.eye(2), val_metrics={"acc": val_acc})
+        cfgs.append(RunConfig(benchmark="split-digits", scenario="class", strategy="replay", params={"mem_size": mem},
+                              val_fraction=0.1))
+        ids.append(f"m{mem}")
+    (line,) = best_on_validation(store, ids, cfgs)
+    assert line.startswith("chosen on validation (acc, among 2 settings): replay mem_size=50 ")
+    assert "val 0.800, test (report) 0.700, 1 seed" in line
+    plain = [RunConfig(**{**c.to_dict(), "val_fraction": 0.0}) for c in cfgs]
+    assert "no validation split" in best_on_validation(store, ids, plain)[0]
+    assert best_on_validation(store, ids[:1], cfgs[:1]) == []  # nothing swept, nothing to choose
