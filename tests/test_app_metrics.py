@@ -109,3 +109,19 @@ def test_launch_warns_when_a_sweep_has_no_validation_split(tmp_path, monkeypatch
     assert any("This sweep has no validation split" in w.value for w in at.warning)
     at.text_input(key="launch.run.val_fraction").set_value("0.1").run()
     assert not any("This sweep has no validation split" in w.value for w in at.warning)
+
+
+def test_the_stability_gap_lesson_shows_the_curve_metrics_and_dense_curves(store_copy, monkeypatch):
+    from bench import lessons
+
+    cfgs = tuple(RunConfig.from_json(c) for c in q.runs(store_copy).query("scenario == 'class'").config_json)
+    mini = lessons.Lesson(key="stability", title="6. The stability gap", summary="s", text="t", view="stability",
+                          takeaway="Replay dips.", configs=cfgs[:2])
+    monkeypatch.setattr(lessons, "LESSONS", (mini,))
+    at = open_app("pages/learn.py")
+    assert at.markdown[0].value.startswith("One short lesson")
+    table = at.dataframe[0].value
+    assert {"WC-ACC", "min-ACC", "Anytime ACC"} <= set(table.columns)
+    (retention,) = charts(at)
+    assert retention["facet"]["field"] == "test_exp"
+    assert at.success[0].value == "Replay dips."
