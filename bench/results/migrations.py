@@ -57,29 +57,53 @@ def _v2_splits(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _backfill_v2_metrics(con: duckdb.DuckDBPyConnection) -> None:
+    """Plain arrays, not a DataFrame per run: a store of 1,000 runs (a million evaluation rows) migrates in seconds."""
     import numpy as np
 
     from bench.train import metrics
 
-    rows = con.execute(
-        "SELECT e.run_id, r.scenario, e.point, e.kind, e.trained_exp, e.iteration, e.test_exp, e.accuracy "
-        "FROM evaluations e JOIN runs r USING (run_id) WHERE r.status = 'finished' AND e.split = 'test'").df()
+    finished = "FROM evaluations e JOIN runs r USING (run_id) WHERE r.status = 'finished' AND e.split = 'test'"
+    runs = con.execute(f"SELECT e.run_id, any_value(r.scenario), count(*) {finished} GROUP BY e.run_id "
+                       "ORDER BY e.run_id").fetchall()
+    cols = con.execute(f"SELECT e.point, e.kind, e.trained_exp, e.iteration, e.test_exp, e.accuracy {finished} "
+                       "ORDER BY e.run_id, e.point, e.test_exp").fetchnumpy()
+    cols = {k: np.asarray(v) for k, v in cols.items()}
     have = set(map(tuple, con.execute("SELECT run_id, metric FROM run_metrics").fetchall()))
-    new = []
-    for run_id, d in rows.groupby("run_id"):
-        end = d[d.kind == "end"].pivot_table(index="trained_exp", columns="test_exp", values="accuracy")
-        if end.empty or end.isna().to_numpy().any():
-            continue  # an incomplete matrix: nothing to compute from
-        R = end.sort_index().to_numpy()
-        try:
-            summary = metrics.summary(R, scenario=str(d.scenario.iloc[0]),
-                                      curve=metrics.curve_from_rows(d[d.kind != "initial"]))
-        except ValueError:
-            continue
-        new += [(run_id, k, float(summary[k])) for k in _V2_BACKFILLED
-                if (run_id, k) not in have and not np.isnan(summary[k])]
-    if new:
-        con.executemany("INSERT INTO run_metrics (run_id, metric, value, split) VALUES (?, ?, ?, 'test')", new)
+    new, a = [], 0
+    for run_id, scenario, n in runs:
+        summary = _run_summary({k: v[a:a + n] for k, v in cols.items()}, str(scenario), metrics)
+        a += n
+        if summary is not None:
+            new += [(run_id, k, float(summary[k])) for k in _V2_BACKFILLED
+                    if (run_id, k) not in have and not np.isnan(summary[k])]
+    if new:  # one insert of a frame: executemany costs a statement per row
+        import pandas as pd
+
+        con.register("backfilled", pd.DataFrame(new, columns=["run_id", "metric", "value"]))
+        con.execute("INSERT INTO run_metrics (run_id, metric, value, split) "
+                    "SELECT run_id, metric, value, 'test' FROM backfilled")
+        con.unregister("backfilled")
+
+
+def _run_summary(rows: dict, scenario: str, metrics) -> dict | None:
+    """One run's metrics from its rows (ordered by point, test_exp); None when its points are not complete rows."""
+    import numpy as np
+
+    n_exp = int(rows["test_exp"].max()) + 1
+    if len(rows["test_exp"]) % n_exp or (rows["test_exp"].reshape(-1, n_exp) != np.arange(n_exp)).any():
+        return None
+    acc = rows["accuracy"].reshape(-1, n_exp)
+    kind, trained, it = (rows[k][::n_exp] for k in ("kind", "trained_exp", "iteration"))
+    end = kind == "end"
+    R = acc[end]
+    if not end.any() or list(trained[end]) != sorted(set(trained[end])):
+        return None
+    trained_points = kind != "initial"
+    curve = zip(it[trained_points], trained[trained_points], acc[trained_points], strict=True)
+    try:
+        return metrics.summary(R, scenario=scenario, curve=curve)
+    except ValueError:  # not a matrix (an unfinished row)
+        return None
 
 
 # MIGRATIONS[k] takes a store from version k + 1 to version k + 2.

@@ -10,7 +10,7 @@ BWT with a single experience).
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -124,17 +124,23 @@ def learning_accuracy(R) -> float:
 
 
 # -- continual evaluation: metrics of the dense curve ----------------------------------------------------------
-def _curve(curve: Iterable[Point]) -> list[tuple[int, int, np.ndarray]]:
-    """The trained points in order; of several points at one iteration (a dense point that falls on an
+class _Points(NamedTuple):
+    its: np.ndarray  # iteration of each point
+    exps: np.ndarray  # the experience being trained
+    accs: np.ndarray  # points x experiences
+
+
+def _curve(curve) -> _Points:
+    """The trained points in order, as arrays; of several points at one iteration (a dense point that falls on an
     experience's last iteration, then its end point) only the last is kept, so no model state counts twice."""
-    out: list[tuple[int, int, np.ndarray]] = []
-    for it, exp, accs in curve:
-        if exp < 0:
-            continue
-        if out and out[-1][0] == it:
-            out.pop()
-        out.append((int(it), int(exp), np.asarray(accs, dtype=float)))
-    return out
+    if isinstance(curve, _Points):
+        return curve
+    points = [(int(it), int(exp), np.asarray(accs, dtype=float)) for it, exp, accs in curve if exp >= 0]
+    if not points:
+        return _Points(np.zeros(0, dtype=int), np.zeros(0, dtype=int), np.zeros((0, 0)))
+    its = np.array([p[0] for p in points])
+    last = np.r_[its[1:] != its[:-1], True]
+    return _Points(its[last], np.array([p[1] for p in points])[last], np.vstack([p[2] for p in points])[last])
 
 
 def min_accuracy_per_experience(curve: Iterable[Point], n_exp: int) -> np.ndarray:
@@ -142,12 +148,12 @@ def min_accuracy_per_experience(curve: Iterable[Point], n_exp: int) -> np.ndarra
     point while a later experience trains, up to the end of the stream (De Lange, van de Ven & Tuytelaars,
     "Continual evaluation for lifelong learning: identifying the stability gap", ICLR 2023: min over
     iterations n with |T_j| < n <= t). The last experience has none (nan)."""
-    points = _curve(curve)
+    _, exps, accs = _curve(curve)
     out = np.full(n_exp, np.nan)
     for j in range(n_exp - 1):
-        later = [accs[j] for _, exp, accs in points if exp > j]
-        if later:
-            out[j] = min(later)
+        later = exps > j
+        if later.any():
+            out[j] = accs[later, j].min()
     return out
 
 
@@ -167,9 +173,9 @@ def worst_case_accuracy(curve: Iterable[Point], n_exp: int) -> float:
     worst-case accuracy on the T-1 previous ones; as the official code's WCACCPluginMetric, the mean of the
     current accuracy and the T-1 minima. Same deviation as `min_accuracy`."""
     points = _curve(curve)
-    if n_exp < 2 or not points:
+    if n_exp < 2 or not len(points.its):
         return float("nan")
-    current = points[-1][2][n_exp - 1]
+    current = points.accs[-1, n_exp - 1]
     return float(current / n_exp + (1 - 1 / n_exp) * min_accuracy(points, n_exp))
 
 
@@ -179,10 +185,11 @@ def anytime_accuracy(curve: Iterable[Point]) -> float:
     Caccia et al. 2022 ("New Insights on Reducing Abrupt Representation Change in Online Continual
     Learning") and Soutif-Cormerais et al. 2023. Where ACC asks "how good is the model at the end", it asks
     "how good was it whenever someone queried it". Points are the evaluated iterations (see `min_accuracy`)."""
-    points = _curve(curve)
-    if not points:
+    _, exps, accs = _curve(curve)
+    if not len(exps):
         return float("nan")
-    return float(np.mean([accs[: exp + 1].mean() for _, exp, accs in points]))
+    seen = np.arange(accs.shape[1])[None, :] <= exps[:, None]
+    return float(np.mean((accs * seen).sum(1) / seen.sum(1)))
 
 
 def curve_from_rows(rows) -> list[Point]:
@@ -205,7 +212,8 @@ def summary(R, b=None, *, scenario: str | None = None, curve: Iterable[Point] | 
         # Joint training learns every experience at once: one row, no sequence, so only ACC exists.
         return {"acc": float(R[0].mean()), **{k: nan for k in SEQUENCE_METRICS}}
     T = R.shape[0]
-    points = _curve(curve) if curve is not None else []
+    points = _curve(curve if curve is not None else [])
+    has_curve = len(points.its) > 0
     fwt_ok = b is not None and scenario not in FWT_UNDEFINED
     return {
         "acc": average_accuracy(R),
@@ -215,7 +223,7 @@ def summary(R, b=None, *, scenario: str | None = None, curve: Iterable[Point] | 
         "forgetting_initial": forgetting_initial(R),
         "learning_acc": learning_accuracy(R),
         "fwt": forward_transfer(R, b) if fwt_ok else nan,
-        "min_acc": min_accuracy(points, T) if points else nan,
-        "wc_acc": worst_case_accuracy(points, T) if points else nan,
-        "anytime_acc": anytime_accuracy(points) if points else nan,
+        "min_acc": min_accuracy(points, T) if has_curve else nan,
+        "wc_acc": worst_case_accuracy(points, T) if has_curve else nan,
+        "anytime_acc": anytime_accuracy(points) if has_curve else nan,
     }
