@@ -69,7 +69,7 @@ with st.expander("Advanced: batch size, learning rate, optimizer, evaluation den
                                         skip=("seed", "epochs", "device"))
     errors += errs
 if advice := validation.launch_advice(grids, val_fraction=advanced.get("val_fraction", 0.0)):
-    st.warning(advice)
+    getattr(st, advice[0])(advice[1])
 
 configs = launch.product(benchmark=bname, scenario=scenario, benchmark_params=bparams, data_dir=data_dir,
                          grids={spec.name: grids.get(spec.name, [{}]) for spec in picked}, seeds=seeds,

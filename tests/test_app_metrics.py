@@ -109,6 +109,7 @@ def test_launch_warns_when_a_sweep_has_no_validation_split(tmp_path, monkeypatch
     assert any("This sweep has no validation split" in w.value for w in at.warning)
     at.text_input(key="launch.run.val_fraction").set_value("0.1").run()
     assert not any("This sweep has no validation split" in w.value for w in at.warning)
+    assert any("Compare ranks this sweep's settings on it" in c.value for c in at.caption)
 
 
 def test_the_stability_gap_lesson_shows_the_curve_metrics_and_dense_curves(store_copy, monkeypatch):

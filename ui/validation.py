@@ -84,10 +84,16 @@ def _param_charts(s: Store, ids: list[str], ranked: pd.DataFrame, *, metric: str
                        name=f"{strategy}-{param}-validation")
 
 
-def launch_advice(grids: dict[str, list[dict]], *, val_fraction: float) -> str | None:
-    """A word when a launch sweeps settings without a validation split to choose them on."""
-    if val_fraction > 0 or not any(len(g) > 1 for g in grids.values()):
+def launch_advice(grids: dict[str, list[dict]], *, val_fraction: float) -> tuple[str, str] | None:
+    """What the Launch page says about choosing a sweep's settings: ('warning', text) for a sweep without a
+    validation split, ('caption', text) for one with it, None when nothing is swept."""
+    if not any(len(g) > 1 for g in grids.values()):
         return None
-    return ("This sweep has no validation split (val_fraction = 0 under Advanced): Compare can then only show the "
-            "settings' test numbers, and choosing the best of them selects on the test sets. Set val_fraction (e.g. "
-            "0.1) to hold out part of each experience's training data and rank the settings on it.")
+    if val_fraction > 0:
+        return ("caption", f"Each run holds out {val_fraction:g} of every experience's training data for validation: "
+                           "Compare ranks this sweep's settings on it (Choosing settings on validation) and shows "
+                           "the test numbers to report beside them.")
+    return ("warning", "This sweep has no validation split (val_fraction = 0 under Advanced): Compare can then only "
+                       "show the settings' test numbers, and choosing the best of them selects on the test sets. Set "
+                       "val_fraction (e.g. 0.1) to hold out part of each experience's training data and rank the "
+                       "settings on it.")

@@ -28,9 +28,13 @@ def runs(store: Store, *, run_ids: list[str] | None = None) -> pd.DataFrame:
 
 
 def run_metrics(store: Store, run_ids: list[str], *, split: str = TEST) -> pd.DataFrame:
-    """Long table (run_id, metric, value) of one split's metrics (run-level measures such as time_s are test rows)."""
-    return store.query("SELECT run_id, metric, value FROM run_metrics WHERE list_contains(?, run_id) AND split = ?",
-                       [run_ids, split])
+    """Long table (run_id, metric, value) of one split's metrics (run-level measures such as time_s are test rows).
+    FWT is NaN in the scenarios where it measures nothing (bench.train.metrics.FWT_UNDEFINED), also where an older
+    release stored a value."""
+    return store.query(
+        "SELECT m.run_id, m.metric, CASE WHEN m.metric = 'fwt' AND list_contains(?, r.scenario) THEN 'nan'::DOUBLE "
+        "ELSE m.value END AS value FROM run_metrics m JOIN runs r USING (run_id) "
+        "WHERE list_contains(?, m.run_id) AND m.split = ?", [list(FWT_UNDEFINED), run_ids, split])
 
 
 def end_evaluations(store: Store, run_ids: list[str], *, split: str = TEST) -> pd.DataFrame:
@@ -69,11 +73,8 @@ def run_result(store: Store, run_id: str) -> dict:
 
     def split_metrics(split: str) -> dict:
         m = run_metrics(store, [run_id], split=split)
-        out = {k: (None if v is None or not math.isfinite(v) else float(v))
-               for k, v in zip(m.metric, m.value, strict=True)}
-        if "fwt" in out and cfg["scenario"] in FWT_UNDEFINED:  # also a value an older release stored
-            out["fwt"] = None
-        return out
+        return {k: (None if v is None or not math.isfinite(v) else float(v))
+                for k, v in zip(m.metric, m.value, strict=True)}
 
     error = row.get("error")
     return {
