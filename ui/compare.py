@@ -184,7 +184,7 @@ def series_for(s: Store, run_ids: list[str]) -> tuple[pd.DataFrame, pd.DataFrame
 
 def forgetting_choice(key: str) -> str:
     """The forgetting definition the summary table and the per-experience chart show (a radio, kept per view)."""
-    return st.radio("Forgetting", list(FORGETTING), format_func=lambda k: f"{FORGETTING[k]}", horizontal=True,
+    return st.radio("Forgetting", list(FORGETTING), format_func=FORGETTING.get, horizontal=True,
                     key=f"{key}.forgetting_def",
                     help="Two definitions are common. Chaudhry et al. 2018 (RWalk; also Mammoth): the best accuracy "
                          "an experience had after it was learned, minus its final accuracy. Avalanche: the accuracy "
@@ -202,9 +202,10 @@ def render(s: Store, run_ids: list[str], *, key: str,
         st.info("None of the selected runs has finished yet.")
         return
     series, groups = series_for(s, ids)
-    definition = forgetting_choice(key) if {"summary", "forgetting"} & set(sections) else "forgetting"
+    definition = "forgetting"
     if "summary" in sections:
         st.subheader("Summary (mean ± std over seeds)")
+        definition = forgetting_choice(key)  # the summary's and the per-experience chart's
         val = q.summary(s, ids, split=q.VAL)
         st.dataframe(summary_table(q.summary(s, ids), series, groups, forgetting=definition, val=val),
                      hide_index=True)
@@ -229,6 +230,8 @@ def render(s: Store, run_ids: list[str], *, key: str,
         if _has(mats):
             show_chart(charts.matrix_chart(mats, series), key=f"{key}.matrices", name="accuracy-matrices")
     if "forgetting" in sections:
+        if "summary" not in sections:
+            definition = forgetting_choice(key)
         forg = q.forgetting_by_experience(s, ids, definition=definition)
         st.subheader(f"Forgetting per experience: {FORGETTING[definition]}")
         if forg.empty:
