@@ -14,8 +14,8 @@ SECONDS_PER_RUN = 4.0  # a 3-epoch digits run on a laptop CPU, measured with one
 POOL_START_S = 10.0  # a fresh worker imports torch and Avalanche
 
 
-def _cfgs(strategies: list[tuple[str, dict]], *, scenarios=("class",), seeds=(0, 1)) -> tuple[RunConfig, ...]:
-    return tuple(RunConfig(benchmark=STREAM, scenario=sc, strategy=name, params=dict(params), seed=seed)
+def _cfgs(strategies: list[tuple[str, dict]], *, scenarios=("class",), seeds=(0, 1), **run) -> tuple[RunConfig, ...]:
+    return tuple(RunConfig(benchmark=STREAM, scenario=sc, strategy=name, params=dict(params), seed=seed, **run)
                  for sc in scenarios for name, params in strategies for seed in seeds)
 
 
@@ -26,7 +26,7 @@ class Lesson:
     summary: str
     text: str  # plain-language explanation (Markdown), shown above the results
     configs: tuple[RunConfig, ...]
-    view: str  # how the results are shown: "compare", "scenarios", "replay" or "facts"
+    view: str  # how the results are shown: "compare", "scenarios", "replay", "facts" or "stability"
     takeaway: str = ""  # shown under the results
     seconds_per_run: float = SECONDS_PER_RUN
 
@@ -144,6 +144,30 @@ instead of a small MLP).
                  "classes (try a timm backbone on CIFAR with a GPU).",
         configs=_cfgs([("vit_finetune", {}), ("l2p", {}), ("coda_prompt", {}), ("replay", {"mem_size": 60})]),
         seconds_per_run=22.0,  # the ViT runs take 20-40 s each on one core
+    ),
+    Lesson(
+        key="stability", title="6. The stability gap", view="stability",
+        summary="Evaluating after every training step: old experiences dip when a new one starts, then recover.",
+        text="""
+Accuracy matrices evaluate the model only **at the end** of each experience. Evaluate it after **every
+training step** instead, and a surprise appears (De Lange, van de Ven & Tuytelaars, ICLR 2023): as soon as
+training moves to a new experience, the accuracy on the old ones drops sharply, even with replay, and only
+then recovers. The end-of-experience numbers see the recovered model and miss the dip: this is the
+**stability gap**. A model deployed while it learns is queried during the dip too.
+
+Naive fine-tuning and replay run here with `eval_every=1` (a dense point after every step, two seeds each).
+Three numbers read the dense curves:
+
+* **min-ACC**: for each old experience, its lowest accuracy after it was learned, averaged.
+* **WC-ACC** (worst-case accuracy): the last experience's accuracy weighed by 1/T against min-ACC by (T-1)/T.
+* **Anytime ACC**: the accuracy on the experiences seen so far, averaged over every evaluation point.
+
+In the retention curves, look at replay's line for experience 1 just after the first dashed line.
+""",
+        takeaway="Replay's final accuracy (ACC) is high, but its min-ACC is far lower: right after each switch the "
+                 "old experiences lose much of their accuracy before replay wins it back. Naive fine-tuning "
+                 "never recovers, so its min-ACC is 0.",
+        configs=_cfgs([("naive", {}), ("replay", {})], eval_every=1),
     ),
 )
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bench.benchmarks import BenchmarkSpec, benchmarks, get_benchmark
+from bench.benchmarks import BenchmarkSpec, benchmarks, get_benchmark, validation
 from bench.models.run_settings import check_run_settings
 from bench.plugins import (  # noqa: F401  (the registry's public face: plugins are part of it)
     ENTRY_POINT_GROUP,
@@ -72,6 +72,7 @@ def validate(cfg: RunConfig) -> RunConfig:
         _hook(bench.check_scenario, bparams, cfg.scenario, kind="benchmarks", name=bench.name)
     sparams = validate_params(strat.params, cfg.params, owner=strat.name)
     run = validate_params(RUN_PARAMS, {k: getattr(cfg, k) for k in (p.name for p in RUN_PARAMS)}, owner="run")
+    validation.check(bench, run["val_fraction"])
     _hook(strat.check, sparams, bparams, bench, kind="strategies", name=strat.name)
     run = check_run_settings(run, bench=bench, strategy=strat, params=sparams)  # model, normalize, augment, bf16
     if cfg.data_dir is not None and not isinstance(cfg.data_dir, str):

@@ -7,7 +7,7 @@ from bench import launch
 from bench.execute import jobs
 from bench.results import queries as q
 from bench.spec.config import RUN_PARAMS
-from ui import forms, own_data
+from ui import forms, own_data, validation
 from ui.common import engine, pool_settings, share_url, store
 
 SCENARIOS = {"class": "class-incremental", "task": "task-incremental", "domain": "domain-incremental"}
@@ -66,10 +66,12 @@ with c3:
         err3 = "device='cuda' is not available on this machine: use auto or cpu"
         st.error(err3)
 errors += [e for e in (err, err2, err3) if e]
-with st.expander("Advanced: batch size, learning rate, optimizer, evaluation density"):
+with st.expander("Advanced: batch size, learning rate, optimizer, evaluation density, validation split"):
     advanced, errs = forms.param_inputs(RUN_PARAMS, key="launch.run", owner="run", columns=4,
                                         skip=("seed", "epochs", "device"))
     errors += errs
+if advice := validation.launch_advice(grids, val_fraction=advanced.get("val_fraction", 0.0)):
+    getattr(st, advice[0])(advice[1])
 
 configs = launch.product(benchmark=bname, scenario=scenario, benchmark_params=bparams, data_dir=data_dir,
                          grids={spec.name: grids.get(spec.name, [{}]) for spec in picked}, seeds=seeds,

@@ -7,8 +7,10 @@ from ui.common import store
 
 s = store()
 st.title("Learn")
-st.markdown("Four short lessons on continual learning. Each runs a small preset comparison in the background "
-            "(about a minute on a laptop CPU) and shows its charts here; runs already in your store are reused.")
+n = len(LESSONS)
+st.markdown(f"{lessons.count_words(n)} short lesson{'s' if n != 1 else ''} on continual learning. Each runs a small "
+            "preset comparison in the background (about a minute on a laptop CPU) and shows its charts here; runs "
+            "already in your store are reused.")
 by_key = {lesson.key: lesson for lesson in LESSONS}
 wanted = st.query_params.get("lesson")
 st.session_state["learn.lesson"] = wanted if wanted in by_key else LESSONS[0].key

@@ -35,6 +35,9 @@ def test_matrix_acc_and_bwt_equal_avalanche(tmp_path, strategy, scenario):
         np.testing.assert_allclose(R[i], ref, atol=1e-12)
     final = {r["metric"]: r["value"] for r in tidy(result["avalanche"][-1]) if r["exp"] is None}
     assert metrics.backward_transfer(R) == pytest.approx(final["StreamBWT"], abs=1e-12)
+    # forgetting_initial is Avalanche's definition (accuracy just after learning minus final); ours, Chaudhry's, is not
+    assert metrics.forgetting_initial(R) == pytest.approx(final["StreamForgetting"], abs=1e-12)
+    assert result["metrics"]["forgetting_initial"] == pytest.approx(final["StreamForgetting"], abs=1e-12)
     assert metrics.average_accuracy(R) == pytest.approx(np.mean(ref), abs=1e-12)
     # Avalanche's stream accuracy weights experiences by test-set size: rebuild it from our stored counts.
     n = store.query("SELECT test_exp, n FROM evaluations WHERE run_id = ? AND kind = 'end' AND trained_exp = 3 "

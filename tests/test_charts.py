@@ -62,6 +62,28 @@ def test_series_labels_are_unique_even_for_identical_configs():
     assert charts.series_table(groups).series.nunique() == 2
 
 
+def test_labels_name_the_devices_when_a_group_mixes_them_or_the_groups_differ():
+    from bench.spec.labels import group_label
+
+    naive, replay = _cfg("naive"), _cfg("replay")
+    mixed = _groups(naive, replay).assign(devices=[["cpu", "cuda:0"], ["cpu"]])
+    assert list(charts.series_table(mixed).series) == ["naive (on cpu+cuda)", "replay (on cpu)"]
+    same = _groups(naive, replay).assign(devices=[["cpu"], ["cpu"]])
+    assert list(charts.series_table(same).series) == ["naive", "replay"]  # nothing to tell apart
+    apart = _groups(naive, _cfg("naive", epochs=1)).assign(devices=[["cpu"], ["cuda"]])
+    assert list(charts.series_table(apart).series) == ["naive (epochs=1, on cuda)", "naive (epochs=3, on cpu)"]
+    row = {"strategy": "naive", "config_json": naive.to_json(), "benchmark": "split-digits", "scenario": "class",
+           "seeds": [0, 1], "n_finished": 2, "n_runs": 2, "group_id": "g1", "devices": ["cpu", "cuda"]}
+    assert "· on cpu+cuda ·" in group_label(row)
+    assert " on " not in group_label({**row, "devices": ["cuda"]})
+    # a config stored before val_fraction existed reads as val_fraction 0, not as a difference
+    old = json.loads(naive.to_json())
+    old.pop("val_fraction")
+    legacy = pd.DataFrame({"group_id": ["g1", "g2"], "strategy": ["naive", "replay"],
+                           "config_json": [json.dumps(old), replay.to_json()]})
+    assert list(charts.series_table(legacy).series) == ["naive", "replay"]
+
+
 @pytest.fixture
 def two():
     return charts.series_table(_groups(_cfg("naive"), _cfg("replay")))

@@ -18,18 +18,21 @@ from bench.train import metrics
 
 def add_run(store: Store, *, run_id: str, R, strategy: str = "naive", seed: int = 0, sweep_id: str | None = None,
             status: str = "finished", scenario: str = "class", params: dict | None = None, epochs: int = 1,
-            metrics_: dict | None = None, dense_every: int = 0, iters_per_exp: int = 10, finished_at=None) -> str:
-    """A run whose 'end' rows are the matrix R (one row per trained experience; a single row = joint training)."""
+            metrics_: dict | None = None, dense_every: int = 0, iters_per_exp: int = 10, finished_at=None,
+            val_R=None, val_metrics: dict | None = None, device: str | None = None) -> str:
+    """A run whose 'end' rows are the matrix R (one row per trained experience; a single row = joint training);
+    with `val_R`, also validation rows (split 'val') whose 'end' rows are val_R, and `val_metrics`."""
     R = np.asarray(R, dtype=float)
     T = R.shape[1]
     cfg = RunConfig(benchmark="split-digits", scenario=scenario, strategy=strategy, params=params or {},
-                    epochs=epochs, seed=seed)
+                    epochs=epochs, seed=seed, val_fraction=0.1 if val_R is not None else 0.0)
     now = time.time()
     store.insert_runs([{
         "run_id": run_id, "group_id": cfg.group_key(), "sweep_id": sweep_id, "benchmark": cfg.benchmark,
         "scenario": scenario, "strategy": strategy, "family": "baselines", "seed": seed, "config_json": cfg.to_json(),
         "status": status, "created_at": now, "started_at": now, "n_experiences": T,
         "finished_at": finished_at if finished_at is not None else (now if status == "finished" else None),
+        "device": device,
     }])
     evals, recall = [], []
     point = 0
@@ -51,8 +54,17 @@ def add_run(store: Store, *, run_id: str, R, strategy: str = "naive", seed: int 
                               test_exp=j, accuracy=float(row[j]), loss=1.0, n=10))
             recall.append(dict(point=point, test_exp=j, class_id=2 * j, correct=int(round(10 * row[j])), total=10))
             recall.append(dict(point=point, test_exp=j, class_id=2 * j + 1, correct=0, total=10))
+    if val_R is not None:  # validation rows at the end points, values of their own
+        for i, row in enumerate(np.asarray(val_R, dtype=float)):
+            for j in range(T):
+                evals.append(dict(point=1000 + i, kind="end", trained_exp=first + i, iteration=(i + 1) * iters_per_exp,
+                                  test_exp=j, accuracy=float(row[j]), loss=1.0, n=5, split="val"))
+                recall.append(dict(point=1000 + i, test_exp=j, class_id=2 * j, correct=0, total=5, split="val"))
+    evals = [{"split": "test", **e} for e in evals]
+    recall = [{"split": "test", **r} for r in recall]
     rows = {"evaluations": evals, "class_recall": recall,
-            "run_metrics": [{"metric": k, "value": float(v)} for k, v in (metrics_ or {}).items()]}
+            "run_metrics": [{"metric": k, "value": float(v), "split": "test"} for k, v in (metrics_ or {}).items()]
+            + [{"metric": k, "value": float(v), "split": "val"} for k, v in (val_metrics or {}).items()]}
     store.write(run_id, rows)
     return cfg.group_key()
 
@@ -74,6 +86,85 @@ def test_forgetting_by_experience_matches_bench_metrics(store):
     np.testing.assert_allclose(got["mean"], expected.mean(axis=0))
     np.testing.assert_allclose(got["std"], expected.std(axis=0, ddof=1))
     assert list(got.n) == [3, 3, 3]
+
+
+def test_forgetting_by_experience_in_either_definition(store):
+    R = [[0.5, 0.0, 0.0], [0.9, 0.8, 0.0], [0.6, 0.7, 0.9]]  # experience 0 rose after it was learned
+    add_run(store, run_id="a", R=R)
+    best = q.forgetting_by_experience(store, ["a"], definition="forgetting")
+    initial = q.forgetting_by_experience(store, ["a"], definition="forgetting_initial")
+    np.testing.assert_allclose(best["mean"], metrics.forgetting_per_experience(R)[:2])  # 0.3, 0.1
+    np.testing.assert_allclose(initial["mean"], metrics.forgetting_initial_per_experience(R)[:2])  # -0.1, 0.1
+    assert best["mean"].iloc[0] == pytest.approx(0.3) and initial["mean"].iloc[0] == pytest.approx(-0.1)
+    with pytest.raises(ValueError, match="unknown forgetting definition"):
+        q.forgetting_by_experience(store, ["a"], definition="max")
+
+
+def test_validation_rows_stay_out_of_the_test_queries_and_have_their_own(store):
+    R, V = [[1.0, 0.0], [0.4, 0.8]], [[0.9, 0.0], [0.2, 0.7]]
+    add_run(store, run_id="a", R=R, metrics_={"acc": 0.6}, val_R=V, val_metrics={"acc": 0.45})
+    add_run(store, run_id="plain", R=R, metrics_={"acc": 0.6})
+    test_only = [q.matrices, q.forgetting_by_experience, q.class_recall, q.boundaries]
+    for f in test_only:
+        a, b = f(store, ["a"]).drop(columns="group_id"), f(store, ["plain"]).drop(columns="group_id")
+        assert a.equals(b), f.__name__
+    assert q.retention(store, ["a"]).drop(columns="group_id").equals(
+        q.retention(store, ["plain"]).drop(columns="group_id"))
+    np.testing.assert_allclose(q.accuracy_matrix(store, "a", split="val"), V)
+    np.testing.assert_allclose(q.matrices(store, ["a"], split="val")["mean"], np.ravel(V))
+    assert q.summary(store, ["a"]).set_index("metric").loc["acc", "mean"] == pytest.approx(0.6)
+    assert q.summary(store, ["a"], split="val").set_index("metric").loc["acc", "mean"] == pytest.approx(0.45)
+    assert q.summary(store, ["plain"], split="val").empty
+    assert q.run_overview(store).set_index("run_id").loc["a", "acc"] == pytest.approx(0.6)
+    result = q.run_result(store, "a")
+    assert result["metrics"]["acc"] == pytest.approx(0.6) and result["val_metrics"]["acc"] == pytest.approx(0.45)
+    assert result["val_accuracy_matrix"] == V and q.run_result(store, "plain")["val_accuracy_matrix"] == []
+
+
+def test_fwt_is_left_out_of_the_class_incremental_summary(store):
+    add_run(store, run_id="c", R=np.eye(2), metrics_={"acc": 0.5, "fwt": -0.079})  # as an older release stored it
+    add_run(store, run_id="t", R=np.eye(2), scenario="task", metrics_={"acc": 0.5, "fwt": 0.02})
+    assert "fwt" not in set(q.summary(store, ["c"]).metric)
+    assert q.summary(store, ["t"]).set_index("metric").loc["fwt", "mean"] == pytest.approx(0.02)
+    assert q.run_result(store, "c")["metrics"]["fwt"] is None
+    assert q.run_result(store, "t")["metrics"]["fwt"] == pytest.approx(0.02)
+
+
+def test_settings_are_ranked_on_validation_never_on_test(store):
+    # mem_size 100 is best on test, 200 on validation: the choice is 200, and 100's test number does not matter
+    val = {50: (0.60, 0.62), 100: (0.70, 0.72), 200: (0.80, 0.78)}
+    test = {50: (0.61, 0.63), 100: (0.90, 0.92), 200: (0.75, 0.77)}
+    groups = {}
+    for mem in (50, 100, 200):
+        for seed in (0, 1):
+            groups[mem] = add_run(store, run_id=f"m{mem}s{seed}", R=np.eye(2), strategy="replay", seed=seed,
+                                  params={"mem_size": mem}, metrics_={"acc": test[mem][seed], "forgetting": 0.1},
+                                  val_R=np.eye(2), val_metrics={"acc": val[mem][seed], "forgetting": mem / 1000})
+    add_run(store, run_id="noval", R=np.eye(2), strategy="replay", params={"mem_size": 500}, metrics_={"acc": 0.99})
+    add_run(store, run_id="naive", R=np.eye(2), metrics_={"acc": 0.2}, val_R=np.eye(2), val_metrics={"acc": 0.3})
+    ids = [f"m{m}s{s}" for m in (50, 100, 200) for s in (0, 1)] + ["noval", "naive"]
+    ranked = q.rank_on_validation(store, ids)
+    replay = ranked[ranked.strategy == "replay"].set_index("group_id")
+    assert len(replay) == 3  # the run without a validation split is not a candidate
+    assert replay.loc[groups[200], "rank"] == 1 and replay.loc[groups[100], "rank"] == 2
+    assert replay.loc[groups[200], "val_mean"] == pytest.approx(0.79)
+    assert replay.loc[groups[200], "test_mean"] == pytest.approx(0.76)  # what is reported for the choice
+    assert replay.loc[groups[200], "val_std"] == pytest.approx(np.std([0.80, 0.78], ddof=1))
+    assert ranked[ranked.strategy == "naive"]["rank"].tolist() == [1]  # its own candidate set
+    by_forgetting = q.rank_on_validation(store, ids, metric="forgetting").set_index("group_id")
+    assert by_forgetting.loc[groups[50], "rank"] == 1  # lower is better
+    scores = q.validation_scores(store, ids)
+    assert len(scores) == 7 and set(scores.run_id) == set(ids) - {"noval"}
+    row = scores.set_index("run_id").loc["m100s0"]
+    assert row.val == pytest.approx(0.70) and row.test == pytest.approx(0.90)
+
+
+def test_groups_name_the_devices_their_runs_ran_on(store):
+    g = add_run(store, run_id="a", R=np.eye(2), device="cpu")
+    add_run(store, run_id="b", R=np.eye(2), seed=1, device="cuda:0")
+    add_run(store, run_id="c", R=np.eye(2), seed=2, device=None, status="queued")
+    row = q.groups(store, group_ids=[g]).iloc[0]
+    assert list(row.devices) == ["cpu", "cuda:0"]
 
 
 def test_joint_training_has_a_one_row_matrix_and_no_forgetting_or_boundaries(store):

@@ -36,6 +36,7 @@ def test_ray_runs_match_local_runs_and_failures_are_recorded(local_ray, tmp_path
     good, failed = run_result(store, ids[0]), run_result(store, ids[1])
     assert good["status"] == "finished" and failed["status"] == "failed"
     assert "loss became" in failed["error"]
+    assert good["device"] and good["device"] == failed["device"]  # every Ray run names its device, failed ones too
     local = run(ok, store=Store(tmp_path / "local.duckdb"))
     assert good["accuracy_matrix"] == local["accuracy_matrix"]  # same seed, same numbers, wherever it ran
     n_dense = store.query("SELECT count(*) AS n FROM evaluations WHERE run_id = ? AND kind = 'dense'", [ids[0]]).n[0]

@@ -70,3 +70,26 @@ def test_run_raising_inside_avalanche_is_marked_failed_and_the_next_run_goes_on(
     assert row["status"] == "failed" and "Traceback" in row["error"] and row["finished_at"] is not None
     ok = run(RunConfig(benchmark="split-digits", scenario="class", strategy="naive", epochs=1), store=store)
     assert ok["status"] == "finished"
+
+
+def test_every_run_that_started_names_its_device_also_one_that_failed_before_training(tmp_path, monkeypatch):
+    """runs.device is filled by the first training step's write; a run that fails earlier (its stream or model cannot
+    be built) still records where it ran, as do runs that finish or are cancelled."""
+    import torch
+
+    import bench.models as models
+    import bench.train.runner as runner
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no such backbone file")
+
+    monkeypatch.setattr(runner, "build_model", broken)
+    store = Store(tmp_path / "s.duckdb")
+    failed = run(RunConfig(benchmark="split-digits", scenario="class", strategy="naive", epochs=1), store=store)
+    assert failed["status"] == "failed" and failed["error"] == "RuntimeError: no such backbone file"
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert store.run_row(failed["run_id"])["device"] == failed["device"] == expected
+    monkeypatch.setattr(runner, "build_model", models.build_model)
+    ok = run(RunConfig(benchmark="split-digits", scenario="class", strategy="naive", epochs=1), store=store)
+    assert store.run_row(ok["run_id"])["device"] == expected
+    assert runner.device_name("cpu") == "cpu" and runner.device_name("cuda") == "cuda"

@@ -51,13 +51,19 @@ def test_delete_keeps_running_runs(tmp_path):
     assert store.query("SELECT count(*) AS n FROM run_metrics").n[0] == 0
 
 
-def test_refuses_other_schema_version(tmp_path):
-    path = tmp_path / "old.duckdb"
+def test_refuses_a_newer_or_an_invalid_schema_version(tmp_path):
+    path = tmp_path / "new.duckdb"
     Store(path)
+    con = duckdb.connect(str(path))
+    con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION + 1)])
+    con.close()
+    newer = f"schema version {SCHEMA_VERSION + 1}, newer than .* \\(up to {SCHEMA_VERSION}\\)"
+    with pytest.raises(BadInput, match=newer):
+        Store(path)
     con = duckdb.connect(str(path))
     con.execute("UPDATE meta SET value = '0' WHERE key = 'schema_version'")
     con.close()
-    with pytest.raises(BadInput, match=f"schema version 0.*reads version {SCHEMA_VERSION}"):
+    with pytest.raises(BadInput, match="no valid schema version"):
         Store(path)
 
 

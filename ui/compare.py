@@ -7,15 +7,26 @@ import streamlit as st
 from bench import lessons
 from bench.execute import jobs
 from bench.plots import charts
-from bench.plots.summary import summary_table
+from bench.plots.summary import FORGETTING_TITLES, summary_caption, summary_table
 from bench.prompt.names import MICRO, micro_cached
 from bench.results import importers
 from bench.results import queries as q
 from bench.results.store import Store
 from bench.spec.labels import group_label, run_label
 from bench.spec.status import TERMINAL, Status
-from ui import facts, reproduce
+from bench.train.metrics import FORGETTING
+from ui import facts, reproduce, validation
 from ui.common import POLL_S, fmt_seconds, pool_settings, share_url, show_chart, store
+
+STABILITY_GAP = (
+    "**The stability gap** (De Lange, van de Ven & Tuytelaars, ICLR 2023): evaluated after every few training "
+    "steps instead of only at the end of each experience, the accuracy on old experiences often drops sharply as "
+    "soon as a new experience starts, then partly recovers, even with replay. Accuracy matrices and ACC only see "
+    "the recovered end points. **min-ACC** averages each old experience's lowest accuracy after it was learned; "
+    "**WC-ACC** (worst-case accuracy) weighs the last experience's accuracy by 1/T against min-ACC by (T-1)/T; "
+    "**Anytime ACC** averages, over every evaluation point, the accuracy on the experiences seen so far. All three "
+    "come from the dense curves (every `eval_every` iterations; eval_every=1 is the paper's per-iteration "
+    "protocol, a sparser curve can miss part of a dip).")
 
 
 # -- selection ---------------------------------------------------------------------------------------------
@@ -117,34 +128,46 @@ def series_for(s: Store, run_ids: list[str]) -> tuple[pd.DataFrame, pd.DataFrame
     return charts.series_table(groups), groups
 
 
+def forgetting_choice(key: str) -> str:
+    """The forgetting definition the summary table and the per-experience chart show (a radio, kept per view)."""
+    return st.radio("Forgetting", list(FORGETTING), format_func=FORGETTING.get, horizontal=True,
+                    key=f"{key}.forgetting_def",
+                    help="Two definitions are common. Chaudhry et al. 2018 (RWalk; also Mammoth): the best accuracy "
+                         "an experience had after it was learned, minus its final accuracy. Avalanche: the accuracy "
+                         "just after learning it, minus its final accuracy (equal to -BWT). They differ where an "
+                         "experience's accuracy rose after it was learned.")
+
+
 def render(s: Store, run_ids: list[str], *, key: str,
-           sections: tuple[str, ...] = ("summary", "report", "facts", "retention", "matrices", "forgetting",
-                                        "recall")) -> None:
-    """Summary table and charts of the finished runs among `run_ids`, grouped by config, seeds averaged."""
+           sections: tuple[str, ...] = ("summary", "report", "validation", "facts", "retention", "matrices",
+                                        "forgetting", "recall"), max_points: int = 80) -> None:
+    """Summary table and charts of the finished runs among `run_ids`, grouped by config, seeds averaged;
+    `max_points`: the retention curves' points each (dense points thinned to about that many)."""
     ids = finished(s, run_ids)
     if not ids:
         st.info("None of the selected runs has finished yet.")
         return
     series, groups = series_for(s, ids)
+    definition = "forgetting"
     if "summary" in sections:
         st.subheader("Summary (mean ± std over seeds)")
-        table = reproduce.with_published(s, summary_table(q.summary(s, ids), series, groups), series, groups)
-        st.dataframe(table, hide_index=True)
-        st.caption("ACC: mean final accuracy over experiences. BWT: how much training later experiences changed "
-                   "accuracy on earlier ones (negative = forgetting). FWT: accuracy on an experience before "
-                   "training it, above chance. Forgetting: best earlier accuracy minus final accuracy "
-                   "(Chaudhry et al. 2018). Joint training has no sequence, so BWT, FWT and forgetting are n/a. "
-                   "Buffer + prompts: the stored samples and the prompt and key numbers a method keeps, counted in "
-                   "stored inputs, so that rehearsal-free methods can be set against replay at equal memory "
-                   "(regularization methods' importance weights are not counted).")
+        definition = forgetting_choice(key)  # the summary's and the per-experience chart's
+        val = q.summary(s, ids, split=q.VAL)
+        table = summary_table(q.summary(s, ids), series, groups, forgetting=definition, val=val)
+        st.dataframe(reproduce.with_published(s, table, series, groups), hide_index=True)
+        st.caption(summary_caption(groups, forgetting=definition, has_val=not val.empty))
         reproduce.published_marker(s, ids, series, groups, key=key)
+        with st.expander("The stability gap: what WC-ACC, min-ACC and Anytime ACC measure"):
+            st.markdown(STABILITY_GAP)
     if "report" in sections:
         report_buttons(s, ids, key=key)
+    if "validation" in sections:
+        validation.section(s, ids, series, key=key)
     if "facts" in sections:
         facts.section(s, ids, series, key=key)
     if "retention" in sections:
         st.subheader("Retention: accuracy on each experience during training")
-        curves = q.retention(s, ids)
+        curves = q.retention(s, ids, max_points=max_points)
         if _has(curves):
             st.caption("Dashed lines: training moves to the next experience (grey when every strategy switches at "
                        "the same iteration). Band: ± std over seeds. Click a legend entry to highlight a strategy.")
@@ -160,13 +183,16 @@ def render(s: Store, run_ids: list[str], *, key: str,
         if _has(mats):
             show_chart(charts.matrix_chart(mats, series), key=f"{key}.matrices", name="accuracy-matrices")
     if "forgetting" in sections:
-        forg = q.forgetting_by_experience(s, ids)
-        st.subheader("Forgetting per experience")
+        if "summary" not in sections:
+            definition = forgetting_choice(key)
+        forg = q.forgetting_by_experience(s, ids, definition=definition)
+        st.subheader(f"Forgetting per experience: {FORGETTING[definition]}")
         if forg.empty:
             st.caption("Nothing to show: forgetting needs a sequence of at least two experiences (joint training "
                        "has none).")
         else:
-            show_chart(charts.forgetting_chart(forg, series), key=f"{key}.forgetting", name="forgetting")
+            show_chart(charts.forgetting_chart(forg, series, title=FORGETTING_TITLES[definition]),
+                       key=f"{key}.forgetting", name="forgetting")
     if "recall" in sections:
         st.subheader("Per-class recall across the stream")
         recall = q.class_recall(s, ids)

@@ -36,13 +36,25 @@ def render(s: Store, lesson: lessons.Lesson) -> None:
     done = compare.finished(s, plan.run_ids)
     if not done:
         return
-    {"compare": _compare, "scenarios": _scenarios, "replay": _replay, "facts": _facts}[lesson.view](s, done, lesson)
+    views = {"compare": _compare, "scenarios": _scenarios, "replay": _replay, "facts": _facts, "stability": _stability}
+    views[lesson.view](s, done, lesson)
     if lesson.takeaway and not waiting:
         st.success(lesson.takeaway)
 
 
+def count_words(n: int) -> str:
+    """'Six' for 6 (capitalised, for the start of a sentence); digits above twelve."""
+    words = ("No", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine", "Ten", "Eleven", "Twelve")
+    return words[n] if 0 <= n < len(words) else str(n)
+
+
 def _compare(s: Store, ids: list[str], lesson: lessons.Lesson) -> None:
     compare.render(s, ids, key=f"lesson.{lesson.key}", sections=("summary", "retention", "matrices"))
+
+
+def _stability(s: Store, ids: list[str], lesson: lessons.Lesson) -> None:
+    # every point of the per-step curves: thinned to the usual 80 points a curve, the dips would be smoothed away
+    compare.render(s, ids, key=f"lesson.{lesson.key}", sections=("summary", "retention"), max_points=400)
 
 
 def _facts(s: Store, ids: list[str], lesson: lessons.Lesson) -> None:
@@ -58,7 +70,8 @@ def _metric_by_group(s: Store, ids: list[str]) -> pd.DataFrame:
 def _scenarios(s: Store, ids: list[str], lesson: lessons.Lesson) -> None:
     data = _metric_by_group(s, ids)
     left, right = st.columns(2)
-    for col, metric, title in ((left, "acc", "Final accuracy (ACC)"), (right, "forgetting", "Forgetting")):
+    for col, metric, title in ((left, "acc", "Final accuracy (ACC)"),
+                               (right, "forgetting", "Forgetting (best earlier − final)")):
         with col:
             st.subheader(title)
             chart = charts.metric_bars(data[data.metric == metric], x="scenario", x_title="Scenario (…-incremental)",
@@ -73,7 +86,8 @@ def _scenarios(s: Store, ids: list[str], lesson: lessons.Lesson) -> None:
 def _replay(s: Store, ids: list[str], lesson: lessons.Lesson) -> None:
     data = _metric_by_group(s, ids)
     data = data[data.metric.isin(["acc", "forgetting"])]
-    data = data.assign(metric=data.metric.map({"acc": "Final accuracy (ACC)", "forgetting": "Forgetting"}))
+    data = data.assign(metric=data.metric.map({"acc": "Final accuracy (ACC)",
+                                               "forgetting": "Forgetting (best earlier − final)"}))
     mem = q.group_param(s, ids, "mem_size").rename(columns={"value": "mem"})
     data = data.merge(mem, on="group_id", how="left")
     replay = data[data.strategy == "replay"].rename(columns={"mem": "value"})

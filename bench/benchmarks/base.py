@@ -28,6 +28,10 @@ class Experience:
     test_cls: torch.Tensor
     classes: tuple[int, ...]
     task_label: int
+    # the validation set held out of the training data (bench/benchmarks/validation.py), None without one
+    val_x: torch.Tensor | None = None
+    val_y: torch.Tensor | None = None
+    val_cls: torch.Tensor | None = None
 
 
 class Probe(Protocol):

@@ -231,7 +231,40 @@ def cmd_sweep(args) -> int:
         result = run_result(store, run_id)
         failed += result["status"] != Status.FINISHED
         _emit(result, args.json)
+    for line in best_on_validation(store, run_ids, configs):
+        print(line, file=sys.stderr, flush=True)
     return 1 if failed else 0
+
+
+def best_on_validation(store, run_ids: list[str], configs: list, *, metric: str = "acc") -> list[str]:
+    """The sweep's choice for each strategy it swept, made on the validation split (printed on stderr, so that
+    --json's lines stay one run each): the rank-1 setting with its validation and its test ACC. A sweep without a
+    validation split says why it chooses nothing."""
+    from bench.results.queries import groups, rank_on_validation
+
+    settings: dict[str, set] = {}
+    for c in configs:
+        settings.setdefault(c.strategy, set()).add(json.dumps(c.params, sort_keys=True))
+    swept = {name for name, values in settings.items() if len(values) > 1}
+    if not swept:
+        return []
+    if not any(c.val_fraction > 0 for c in configs):
+        return ["no validation split (--val-fraction 0): no setting is chosen; choosing on the test numbers "
+                "printed above would select on the test sets"]
+    ranked = rank_on_validation(store, run_ids, metric=metric)
+    ranked = ranked[ranked.strategy.isin(swept)]
+    configs_of = groups(store, group_ids=list(ranked.group_id)).set_index("group_id").config_json
+    fmt = lambda m, sd: f"{m:.3f}" + ("" if sd != sd else f" ± {sd:.3f}")  # noqa: E731
+    lines = []
+    for strategy, d in ranked.groupby("strategy", sort=False):
+        params = [json.loads(configs_of[g]).get("params") or {} for g in d.group_id]
+        differ = [k for k in params[0] if len({repr(p.get(k)) for p in params}) > 1]
+        top = d.iloc[0]
+        setting = " ".join(f"{k}={params[0][k]}" for k in differ) or "its defaults"
+        lines.append(f"chosen on validation ({metric}, among {len(d)} settings): {strategy} {setting} "
+                     f"[group {top.group_id}]: val {fmt(top.val_mean, top.val_std)}, test (report) "
+                     f"{fmt(top.test_mean, top.test_std)}, {int(top.n)} seed{'s' if top.n != 1 else ''}")
+    return lines
 
 
 def cmd_export(args) -> int:

@@ -134,7 +134,15 @@ def worker_loop(store_path: str, *, exit_when_idle: bool = False, gpu: int | Non
             run(RunConfig.from_dict(job["config"]), store=store, run_id=job["run_id"])
         except Exception as exc:  # e.g. a config that no longer validates: never kill the worker
             store.update_run(job["run_id"], status=Status.FAILED, finished_at=time.time(),
-                             error=f"{type(exc).__name__}: {exc}")
+                             error=f"{type(exc).__name__}: {exc}", device=_device_of(job["config"]))
+
+
+def _device_of(config) -> str | None:
+    """The device this worker would have run `config` on (runs.device is filled for every run a worker took)."""
+    from bench.train.runner import device_name
+
+    requested = config.get("device", "auto") if isinstance(config, dict) else "auto"
+    return device_name(requested if requested in ("auto", "cpu", "cuda") else "auto")
 
 
 def _die_with_parent() -> None:

@@ -12,6 +12,8 @@ import altair as alt
 import pandas as pd
 
 from bench.plots.palette import UNKNOWN_COLOR, shade, strategy_color, strategy_order
+from bench.spec.config import LATER_SETTINGS
+from bench.spec.labels import device_kinds
 
 ACCURACY_SCHEME = "blues"
 # width/height are the plot's own size (Streamlit's theme would otherwise squeeze legends and axes into them)
@@ -25,6 +27,7 @@ def _natural(text: str) -> list:
 
 
 def _flat(cfg: dict) -> dict:
+    cfg = {**LATER_SETTINGS, **cfg}  # a config stored before a setting existed had its old value
     out = {k: v for k, v in cfg.items() if k not in _NOT_IN_LABELS}
     out.update({f"bench.{k}": v for k, v in (cfg.get("benchmark_params") or {}).items()})
     out.update({f"param.{k}": v for k, v in (cfg.get("params") or {}).items()})
@@ -34,6 +37,8 @@ def _flat(cfg: dict) -> dict:
 def _part(key: str, value) -> str:
     if key in ("benchmark", "scenario"):
         return str(value)
+    if key == "on":
+        return f"on {value}"
     return f"{key.split('.', 1)[-1]}={value}"
 
 
@@ -46,12 +51,17 @@ def series_table(groups: pd.DataFrame) -> pd.DataFrame:
     if groups.empty:
         return pd.DataFrame(columns=["group_id", "series", "strategy", "color"])
     flat = {g: _flat(json.loads(c)) for g, c in zip(groups.group_id, groups.config_json, strict=True)}
+    if "devices" in groups:  # where the runs ran: named when a group mixes devices or the groups differ in it
+        for g, devices in zip(groups.group_id, groups.devices, strict=True):
+            if kinds := device_kinds(devices):
+                flat[g]["on"] = "+".join(kinds)
     strategy = dict(zip(groups.group_id, groups.strategy, strict=True))
     keys = sorted({k for f in flat.values() for k in f})
     # An imported run's config has no run settings (epochs, lr, ...): its missing keys do not make them vary.
     imported = {g for g, c in zip(groups.group_id, groups.config_json, strict=True) if json.loads(c).get("imported")}
     varying = {k for k in keys if not k.startswith("param.") and len(
         {repr(f.get(k)) for g, f in flat.items() if k in f or g not in imported}) > 1}
+    varying |= {"on"} if any("+" in str(f.get("on", "")) for f in flat.values()) else set()
     rows = []
     for g, f in flat.items():
         same = [flat[h] for h in flat if strategy[h] == strategy[g]]
@@ -152,10 +162,10 @@ def matrix_chart(mats: pd.DataFrame, series: pd.DataFrame, *, columns: int = 3, 
                                    header=alt.Header(labelFontSize=12, labelLimit=300)), columns=columns))
 
 
-def forgetting_chart(forg: pd.DataFrame, series: pd.DataFrame, *, width: int = 520,
+def forgetting_chart(forg: pd.DataFrame, series: pd.DataFrame, *, title: str = "Forgetting", width: int = 520,
                      height: int = 240) -> alt.LayerChart:
-    """Forgetting per experience (max earlier accuracy minus final accuracy) as grouped bars with +/- std
-    over seeds. Input: queries.forgetting_by_experience."""
+    """Forgetting per experience as grouped bars with +/- std over seeds; `title` names the definition (the y
+    axis). Input: queries.forgetting_by_experience (either definition)."""
     d = _with_series(forg, series).assign(lo=lambda x: x["mean"] - x["std"], hi=lambda x: x["mean"] + x["std"])
     shown = series[series.series.isin(d.series)]
     color = alt.Color("series:N", scale=series_scale(shown), title="Strategy",
@@ -163,7 +173,7 @@ def forgetting_chart(forg: pd.DataFrame, series: pd.DataFrame, *, width: int = 5
     base = alt.Chart().encode(x=alt.X("test_exp:O", axis=_exp_axis("Experience")),
                               xOffset=alt.XOffset("series:N", sort=list(shown.series)))
     bars = base.mark_bar().encode(
-        y=alt.Y("mean:Q", title="Forgetting"), color=color,
+        y=alt.Y("mean:Q", title=title), color=color,
         tooltip=[alt.Tooltip("series:N", title="strategy"), alt.Tooltip("mean:Q", title="forgetting", format=".3f"),
                  alt.Tooltip("std:Q", format=".3f"), alt.Tooltip("n:Q", title="seeds")])
     err = base.mark_rule(color="#333333").encode(y="lo:Q", y2="hi:Q")

@@ -9,6 +9,12 @@ import pandas as pd
 
 from bench.results.store import ROW_TABLES, Store
 from bench.spec.status import RESULT_STATUSES, Status
+from bench.train.metrics import FORGETTING, FWT_UNDEFINED, LOWER_IS_BETTER
+
+# Every query reads one split's rows: the test split unless it says otherwise (runs without a validation split have
+# only test rows, and every row of a store older than the split is a test row).
+TEST = "test"
+VAL = "val"
 
 
 def runs(store: Store, *, run_ids: list[str] | None = None) -> pd.DataFrame:
@@ -21,17 +27,22 @@ def runs(store: Store, *, run_ids: list[str] | None = None) -> pd.DataFrame:
     return store.query(sql + " ORDER BY created_at DESC, run_id", params)
 
 
-def run_metrics(store: Store, run_ids: list[str]) -> pd.DataFrame:
-    """Long table (run_id, metric, value)."""
-    return store.query("SELECT run_id, metric, value FROM run_metrics WHERE list_contains(?, run_id)", [run_ids])
+def run_metrics(store: Store, run_ids: list[str], *, split: str = TEST) -> pd.DataFrame:
+    """Long table (run_id, metric, value) of one split's metrics (run-level measures such as time_s are test rows).
+    FWT is NaN in the scenarios where it measures nothing (bench.train.metrics.FWT_UNDEFINED), also where an older
+    release stored a value."""
+    return store.query(
+        "SELECT m.run_id, m.metric, CASE WHEN m.metric = 'fwt' AND list_contains(?, r.scenario) THEN 'nan'::DOUBLE "
+        "ELSE m.value END AS value FROM run_metrics m JOIN runs r USING (run_id) "
+        "WHERE list_contains(?, m.run_id) AND m.split = ?", [list(FWT_UNDEFINED), run_ids, split])
 
 
-def end_evaluations(store: Store, run_ids: list[str]) -> pd.DataFrame:
+def end_evaluations(store: Store, run_ids: list[str], *, split: str = TEST) -> pd.DataFrame:
     """The accuracy-matrix rows (kind 'end') and the initial evaluation, long format."""
     return store.query(
         "SELECT run_id, kind, trained_exp, test_exp, accuracy FROM evaluations "
-        "WHERE list_contains(?, run_id) AND kind IN ('end', 'initial') ORDER BY run_id, point, test_exp",
-        [run_ids],
+        "WHERE list_contains(?, run_id) AND kind IN ('end', 'initial') AND split = ? ORDER BY run_id, point, test_exp",
+        [run_ids, split],
     )
 
 
@@ -41,9 +52,18 @@ def _pivot(ends: pd.DataFrame) -> np.ndarray:
     return ends.pivot(index="trained_exp", columns="test_exp", values="accuracy").sort_index().to_numpy()
 
 
-def accuracy_matrix(store: Store, run_id: str) -> np.ndarray:
+def curve(store: Store, run_id: str, *, split: str = TEST) -> pd.DataFrame:
+    """One run's every evaluation point on one split, in order: (point, kind, trained_exp, iteration, test_exp,
+    accuracy), what bench.train.metrics.curve_from_rows turns into the dense curve of min-ACC, WC-ACC and anytime
+    accuracy."""
+    return store.query(
+        "SELECT point, kind, trained_exp, iteration, test_exp, accuracy FROM evaluations "
+        "WHERE run_id = ? AND split = ? ORDER BY point, test_exp", [run_id, split])
+
+
+def accuracy_matrix(store: Store, run_id: str, *, split: str = TEST) -> np.ndarray:
     """R[i, j] as stored (rows: trained experience in order; columns: test experience)."""
-    df = end_evaluations(store, [run_id])
+    df = end_evaluations(store, [run_id], split=split)
     return _pivot(df[df.kind == "end"])
 
 
@@ -53,26 +73,35 @@ def run_result(store: Store, run_id: str) -> dict:
 
 
 def run_results(store: Store, run_ids: list[str]) -> list[dict]:
-    """run_result of each given run, in order, in three store accesses (an import prints a hundred at once)."""
+    """run_result of each given run, in order, in five store accesses (an import prints a hundred at once): the
+    test split's metrics and matrix, and the validation split's (empty for runs without one)."""
     rows = runs(store, run_ids=run_ids).set_index("run_id")
-    m = run_metrics(store, run_ids)
-    ends = end_evaluations(store, run_ids)
-    ends = ends[ends.kind == "end"]
+    metrics_by, ends_by = {}, {}
+    for split in (TEST, VAL):
+        metrics_by[split] = run_metrics(store, run_ids, split=split)
+        ends = end_evaluations(store, run_ids, split=split)
+        ends_by[split] = ends[ends.kind == "end"]
+
+    def metrics_of(run_id: str, split: str) -> dict:
+        m = metrics_by[split]
+        mine = m[m.run_id == run_id]
+        return {k: (None if v is None or not math.isfinite(v) else float(v))
+                for k, v in zip(mine.metric, mine.value, strict=True)}
+
     out = []
     for run_id in run_ids:
         if run_id not in rows.index:
             raise KeyError(run_id)
         row = rows.loc[run_id].to_dict()
         cfg = json.loads(row["config_json"])
-        mine = m[m.run_id == run_id]
-        metrics = {k: (None if v is None or not math.isfinite(v) else float(v))
-                   for k, v in zip(mine.metric, mine.value, strict=True)}
         error = row.get("error")
         out.append({
             "run_id": run_id, "status": row["status"], "benchmark": cfg["benchmark"], "scenario": cfg["scenario"],
             "strategy": cfg["strategy"], "params": cfg["params"], "benchmark_params": cfg["benchmark_params"],
-            "seed": cfg["seed"], "device": row.get("device"), "metrics": metrics,
-            "accuracy_matrix": _pivot(ends[ends.run_id == run_id]).tolist(),
+            "seed": cfg["seed"], "device": row.get("device"), "metrics": metrics_of(run_id, TEST),
+            "accuracy_matrix": _pivot(ends_by[TEST][ends_by[TEST].run_id == run_id]).tolist(),
+            "val_metrics": metrics_of(run_id, VAL),
+            "val_accuracy_matrix": _pivot(ends_by[VAL][ends_by[VAL].run_id == run_id]).tolist(),
             "error": error.split("\n")[0] if isinstance(error, str) else None,
         })
     return out
@@ -97,7 +126,7 @@ def run_overview(store: Store, *, now: float | None = None) -> pd.DataFrame:
                CASE WHEN list_contains(?, r.status) THEN 1.0
                     ELSE least(1.0, coalesce(r.iteration / nullif(r.est_iterations, 0), 0.0)) END AS progress,
                m.value AS acc, json_extract_string(r.config_json, '$.params.backbone') AS backbone
-        FROM runs r LEFT JOIN run_metrics m ON m.run_id = r.run_id AND m.metric = 'acc'
+        FROM runs r LEFT JOIN run_metrics m ON m.run_id = r.run_id AND m.metric = 'acc' AND m.split = 'test'
         ORDER BY r.created_at DESC, r.run_id
         """,
         [now if now is not None else time.time(), list(RESULT_STATUSES)],
@@ -116,17 +145,21 @@ def status_counts(store: Store) -> dict[str, int]:
 
 
 def groups(store: Store, *, group_ids: list[str] | None = None) -> pd.DataFrame:
-    """One row per group (same config but the seed): its identity, a representative config, run counts."""
-    where, params = "", [list(RESULT_STATUSES)]
+    """One row per group (same config but the seed): its identity, a representative config, run counts, and the
+    devices its finished runs ran on (CPU and CUDA runs of one config are one group)."""
+    done = list(RESULT_STATUSES)
+    where, params = "", [done, done]
     if group_ids is not None:
-        where, params = "WHERE list_contains(?, group_id)", [list(RESULT_STATUSES), group_ids]
+        where, params = "WHERE list_contains(?, group_id)", [done, done, group_ids]
     return store.query(
         f"""
         SELECT group_id, any_value(benchmark) AS benchmark, any_value(scenario) AS scenario,
                any_value(strategy) AS strategy, any_value(family) AS family,
                arg_max(config_json, created_at) AS config_json, count(*) AS n_runs,
                count(*) FILTER (WHERE list_contains(?, status)) AS n_finished,
-               list(DISTINCT seed ORDER BY seed) AS seeds, max(created_at) AS last_created
+               list(DISTINCT seed ORDER BY seed) AS seeds, max(created_at) AS last_created,
+               coalesce(list(DISTINCT device ORDER BY device) FILTER (WHERE list_contains(?, status)
+                                                                      AND device IS NOT NULL), []) AS devices
         FROM runs {where} GROUP BY group_id ORDER BY last_created DESC
         """,
         params,
@@ -172,17 +205,64 @@ def latest_comparison(store: Store, *, max_groups: int = 8) -> list[str]:
     return list(df.group_id)
 
 
-def summary(store: Store, run_ids: list[str]) -> pd.DataFrame:
-    """Long table (group_id, metric, mean, std, n) over the seeds of each group; NaN values (undefined
-    metrics, e.g. BWT of joint training) are left out, so such a metric has no row."""
+def summary(store: Store, run_ids: list[str], *, split: str = TEST) -> pd.DataFrame:
+    """Long table (group_id, metric, mean, std, n) of one split's metrics over the seeds of each group; NaN values
+    (undefined metrics, e.g. BWT of joint training) are left out, so such a metric has no row, and so is FWT in
+    the scenarios where it measures nothing (bench.train.metrics.FWT_UNDEFINED), also where an older release
+    stored a value."""
     return store.query(
         """
         SELECT r.group_id, m.metric, avg(m.value) AS mean, stddev_samp(m.value) AS std, count(*) AS n
         FROM run_metrics m JOIN runs r USING (run_id)
-        WHERE list_contains(?, m.run_id) AND m.value IS NOT NULL AND NOT isnan(m.value)
+        WHERE list_contains(?, m.run_id) AND m.split = ? AND m.value IS NOT NULL AND NOT isnan(m.value)
+              AND NOT (m.metric = 'fwt' AND list_contains(?, r.scenario))
         GROUP BY ALL ORDER BY r.group_id, m.metric
         """,
-        [run_ids],
+        [run_ids, split, list(FWT_UNDEFINED)],
+    )
+
+
+def validation_scores(store: Store, run_ids: list[str], *, metric: str = "acc") -> pd.DataFrame:
+    """The validation numbers to choose hyperparameters on: one row per finished run that has a validation split,
+    (run_id, group_id, benchmark, scenario, strategy, seed, config_json, val, test) with `metric` on the validation
+    split (val) and the test split (test, reported, never to choose on)."""
+    return store.query(
+        """
+        SELECT r.run_id, r.group_id, r.benchmark, r.scenario, r.strategy, r.seed, r.config_json,
+               v.value AS val, t.value AS test
+        FROM runs r JOIN run_metrics v ON v.run_id = r.run_id AND v.metric = ? AND v.split = 'val'
+        LEFT JOIN run_metrics t ON t.run_id = r.run_id AND t.metric = ? AND t.split = 'test'
+        WHERE list_contains(?, r.run_id) AND r.status = ? AND NOT isnan(v.value)
+        ORDER BY r.group_id, r.seed
+        """,
+        [metric, metric, run_ids, Status.FINISHED],
+    )
+
+
+def rank_on_validation(store: Store, run_ids: list[str], *, metric: str = "acc") -> pd.DataFrame:
+    """Groups with a validation split ranked on their mean validation `metric` over seeds, among the groups of the
+    same strategy on the same stream, scenario and stream parameters (the candidates of one hyperparameter choice):
+    (group_id, strategy, benchmark, scenario, val_mean, val_std, test_mean, test_std, n, rank), rank 1 = the
+    setting chosen (highest, or lowest for forgetting). The test columns are what to report for it."""
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    return store.query(
+        """
+        WITH s AS (
+            SELECT r.group_id, any_value(r.strategy) AS strategy, any_value(r.benchmark) AS benchmark,
+                   any_value(r.scenario) AS scenario,
+                   json_extract_string(any_value(r.config_json), '$.benchmark_params') AS benchmark_params,
+                   avg(v.value) AS val_mean, stddev_samp(v.value) AS val_std,
+                   avg(t.value) AS test_mean, stddev_samp(t.value) AS test_std, count(*) AS n
+            FROM runs r JOIN run_metrics v ON v.run_id = r.run_id AND v.metric = ? AND v.split = 'val'
+            LEFT JOIN run_metrics t ON t.run_id = r.run_id AND t.metric = ? AND t.split = 'test'
+            WHERE list_contains(?, r.run_id) AND r.status = ? AND NOT isnan(v.value)
+            GROUP BY r.group_id)
+        SELECT group_id, strategy, benchmark, scenario, val_mean, val_std, test_mean, test_std, n,
+               rank() OVER (PARTITION BY strategy, benchmark, scenario, benchmark_params
+                            ORDER BY ? * val_mean DESC) AS rank
+        FROM s ORDER BY strategy, benchmark, scenario, rank, group_id
+        """,
+        [metric, metric, run_ids, Status.FINISHED, sign],
     )
 
 
@@ -195,7 +275,7 @@ def group_param(store: Store, run_ids: list[str], param: str) -> pd.DataFrame:
     )
 
 
-def retention(store: Store, run_ids: list[str], *, max_points: int = 80) -> pd.DataFrame:
+def retention(store: Store, run_ids: list[str], *, max_points: int = 80, split: str = TEST) -> pd.DataFrame:
     """Accuracy on each experience's test set against training iterations, mean and std over the seeds of
     each group: (group_id, test_exp, iteration, mean, std, n). Dense points are thinned to about
     `max_points` per curve (the initial and end-of-experience points are always kept)."""
@@ -204,7 +284,7 @@ def retention(store: Store, run_ids: list[str], *, max_points: int = 80) -> pd.D
         WITH e AS (
             SELECT e.*, r.group_id,
                    greatest(1, ceil(max(e.iteration) OVER (PARTITION BY e.run_id) / ?)) AS stride
-            FROM evaluations e JOIN runs r USING (run_id) WHERE list_contains(?, e.run_id)),
+            FROM evaluations e JOIN runs r USING (run_id) WHERE list_contains(?, e.run_id) AND e.split = ?),
         per_run AS (
             SELECT run_id, group_id, test_exp, iteration, avg(accuracy) AS acc FROM e
             WHERE kind <> 'dense' OR iteration % stride = 0 GROUP BY ALL)
@@ -212,7 +292,7 @@ def retention(store: Store, run_ids: list[str], *, max_points: int = 80) -> pd.D
                count(*) AS n
         FROM per_run GROUP BY ALL ORDER BY group_id, test_exp, iteration
         """,
-        [max_points, run_ids],
+        [max_points, run_ids, split],
     )
 
 
@@ -224,7 +304,7 @@ def boundaries(store: Store, run_ids: list[str]) -> pd.DataFrame:
         WITH ends AS (
             SELECT e.run_id, r.group_id, e.trained_exp, max(e.iteration) AS iteration
             FROM evaluations e JOIN runs r USING (run_id)
-            WHERE list_contains(?, e.run_id) AND e.kind = 'end' GROUP BY ALL),
+            WHERE list_contains(?, e.run_id) AND e.kind = 'end' AND e.split = 'test' GROUP BY ALL),
         marked AS (SELECT *, max(trained_exp) OVER (PARTITION BY run_id) AS last_exp FROM ends)
         SELECT group_id, trained_exp, avg(iteration) AS iteration FROM marked
         WHERE trained_exp < last_exp GROUP BY ALL ORDER BY group_id, trained_exp
@@ -233,7 +313,7 @@ def boundaries(store: Store, run_ids: list[str]) -> pd.DataFrame:
     )
 
 
-def matrices(store: Store, run_ids: list[str]) -> pd.DataFrame:
+def matrices(store: Store, run_ids: list[str], *, split: str = TEST) -> pd.DataFrame:
     """Accuracy matrices R[i, j] (kind 'end'), mean and std over seeds: (group_id, trained_exp, test_exp,
     mean, std, n). Joint training has a single row, trained_exp = the last experience."""
     return store.query(
@@ -241,38 +321,44 @@ def matrices(store: Store, run_ids: list[str]) -> pd.DataFrame:
         SELECT r.group_id, e.trained_exp, e.test_exp, avg(e.accuracy) AS mean,
                coalesce(stddev_samp(e.accuracy), 0) AS std, count(*) AS n
         FROM evaluations e JOIN runs r USING (run_id)
-        WHERE list_contains(?, e.run_id) AND e.kind = 'end'
+        WHERE list_contains(?, e.run_id) AND e.kind = 'end' AND e.split = ?
         GROUP BY ALL ORDER BY r.group_id, e.trained_exp, e.test_exp
         """,
-        [run_ids],
+        [run_ids, split],
     )
 
 
-def forgetting_by_experience(store: Store, run_ids: list[str]) -> pd.DataFrame:
-    """Forgetting of each experience j < T-1 (Chaudhry et al. 2018, as bench.metrics.forgetting_per_experience):
-    max_{j <= l <= T-2} R[l, j] - R[T-1, j], per run, then mean and std over seeds: (group_id, test_exp, mean,
-    std, n). Runs without a sequence of experiences (joint training) have no rows."""
+def forgetting_by_experience(store: Store, run_ids: list[str], *, definition: str = "forgetting",
+                             split: str = TEST) -> pd.DataFrame:
+    """Forgetting of each experience j < T-1 in one of the two definitions (bench.train.metrics.FORGETTING):
+    'forgetting' (Chaudhry et al. 2018, as metrics.forgetting_per_experience), max_{j <= l <= T-2} R[l, j] -
+    R[T-1, j], or 'forgetting_initial' (Avalanche's, as metrics.forgetting_initial_per_experience), R[j, j] -
+    R[T-1, j]; per run, then mean and std over seeds: (group_id, test_exp, mean, std, n). Runs without a sequence
+    of experiences (joint training) have no rows."""
+    if definition not in FORGETTING:
+        raise ValueError(f"unknown forgetting definition {definition!r}: expected one of {', '.join(FORGETTING)}")
+    earlier = "trained_exp >= test_exp" if definition == "forgetting" else "trained_exp = test_exp"
     return store.query(
-        """
+        f"""
         WITH m AS (
             SELECT e.run_id, r.group_id, e.trained_exp, e.test_exp, e.accuracy,
                    max(e.trained_exp) OVER (PARTITION BY e.run_id) AS last_exp
             FROM evaluations e JOIN runs r USING (run_id)
-            WHERE list_contains(?, e.run_id) AND e.kind = 'end'),
+            WHERE list_contains(?, e.run_id) AND e.kind = 'end' AND e.split = ?),
         f AS (
             SELECT run_id, group_id, test_exp,
-                   max(accuracy) FILTER (WHERE trained_exp >= test_exp AND trained_exp < last_exp)
+                   max(accuracy) FILTER (WHERE {earlier} AND trained_exp < last_exp)
                    - max(accuracy) FILTER (WHERE trained_exp = last_exp) AS forgetting
             FROM m WHERE test_exp < last_exp GROUP BY ALL)
         SELECT group_id, test_exp, avg(forgetting) AS mean, coalesce(stddev_samp(forgetting), 0) AS std,
                count(*) AS n
         FROM f WHERE forgetting IS NOT NULL GROUP BY ALL ORDER BY group_id, test_exp
         """,
-        [run_ids],
+        [run_ids, split],
     )
 
 
-def class_recall(store: Store, run_ids: list[str]) -> pd.DataFrame:
+def class_recall(store: Store, run_ids: list[str], *, split: str = TEST) -> pd.DataFrame:
     """Per-class recall at the initial evaluation and after each experience, mean over seeds:
     (group_id, trained_exp, class_id, recall, exp_of_class, n); trained_exp -1 is the untrained model and
     exp_of_class the (mean) experience the class belongs to, to order classes as the stream meets them."""
@@ -280,18 +366,18 @@ def class_recall(store: Store, run_ids: list[str]) -> pd.DataFrame:
         """
         WITH pts AS (
             SELECT DISTINCT run_id, point, trained_exp FROM evaluations
-            WHERE list_contains(?, run_id) AND kind IN ('initial', 'end')),
+            WHERE list_contains(?, run_id) AND kind IN ('initial', 'end') AND split = ?),
         per_run AS (
             SELECT c.run_id, r.group_id, p.trained_exp, c.class_id,
                    sum(c.correct) / nullif(sum(c.total), 0) AS recall, min(c.test_exp) AS exp_of_class
             FROM class_recall c JOIN pts p USING (run_id, point) JOIN runs r ON r.run_id = c.run_id
-            WHERE list_contains(?, c.run_id)
+            WHERE list_contains(?, c.run_id) AND c.split = ?
             GROUP BY ALL)
         SELECT group_id, trained_exp, class_id, avg(recall) AS recall, avg(exp_of_class) AS exp_of_class,
                count(*) AS n
         FROM per_run GROUP BY ALL ORDER BY group_id, trained_exp, class_id
         """,
-        [run_ids, run_ids],
+        [run_ids, split, run_ids, split],
     )
 
 
@@ -306,7 +392,8 @@ def run_rows(store: Store, run_id: str, table: str) -> pd.DataFrame:
     """All stored rows of one run in one table (for downloads)."""
     if table not in ROW_EXPORT_TABLES:
         raise ValueError(f"unknown table {table!r}: expected one of {', '.join(ROW_EXPORT_TABLES)}")
-    order = {"evaluations": " ORDER BY point, test_exp", "class_recall": " ORDER BY point, test_exp, class_id",
+    order = {"evaluations": " ORDER BY split, point, test_exp",
+             "class_recall": " ORDER BY split, point, test_exp, class_id",
              "train_curve": " ORDER BY iteration", "run_metrics": " ORDER BY metric"}.get(table, "")
     return store.query(f"SELECT * FROM {table} WHERE run_id = ?{order}", [run_id])
 

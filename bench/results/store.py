@@ -1,9 +1,17 @@
-"""The DuckDB results store: schema, migrations-by-refusal, and every read and write.
+"""The DuckDB results store: schema versions and migrations, and every read and write.
 
 Concurrency discipline (DuckDB lets one process hold a file at a time, readers included): every
 access opens a short connection while holding an exclusive ``flock`` on ``<store>.lock``; nobody
 keeps a connection open. Writers batch rows, so the lock is held for milliseconds. A lock error from
 DuckDB itself (e.g. a foreign process) is retried with a bounded back-off.
+
+Schema versions: ``meta.schema_version`` says which version wrote a store. Opening an older store migrates it
+in place, under the lock and in one transaction, with the functions of bench/results/migrations.py (a new
+store is created at version 1 and goes through the same migrations); a store from a newer bench is refused in
+one line. Changing the schema is a one-function change there: write ``_vN_what(con)`` (ALTER TABLE ... ADD
+COLUMN ... DEFAULT, CREATE TABLE, a data fix) and append it to ``MIGRATIONS``; then name a new row table in
+ROW_TABLES or a new runs column in RUN_COLUMNS here, and extend tests/test_store_migration.py, which opens a
+store written by the first release and reads every old row back.
 """
 from __future__ import annotations
 
@@ -18,43 +26,17 @@ from typing import Iterator
 import duckdb
 import pandas as pd
 
+from bench.results import migrations
+from bench.results.migrations import SCHEMA_VERSION
 from bench.spec.params import BadInput
 from bench.spec.status import Status
 
-SCHEMA_VERSION = 1
+__all__ = ["DEFAULT_STORE", "ROW_TABLES", "RUN_COLUMNS", "SCHEMA_VERSION", "SPLITS", "Store", "resolve_store_path"]
+
 DEFAULT_STORE = Path("results") / "bench.duckdb"
 
-_SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
-    """CREATE TABLE IF NOT EXISTS runs (
-        run_id VARCHAR PRIMARY KEY, group_id VARCHAR, sweep_id VARCHAR,
-        benchmark VARCHAR, scenario VARCHAR, strategy VARCHAR, family VARCHAR, seed INTEGER,
-        config_json VARCHAR, status VARCHAR, error VARCHAR, cancel_requested BOOLEAN DEFAULT FALSE,
-        created_at DOUBLE, started_at DOUBLE, first_iteration_at DOUBLE, finished_at DOUBLE, heartbeat_at DOUBLE,
-        device VARCHAR, host VARCHAR, worker_pid INTEGER,
-        n_experiences INTEGER, current_exp INTEGER, iteration INTEGER, est_iterations INTEGER)""",
-    # One row per (evaluation point, test experience): the accuracy matrix and the dense curves.
-    """CREATE TABLE IF NOT EXISTS evaluations (
-        run_id VARCHAR, point INTEGER, kind VARCHAR, trained_exp INTEGER, iteration INTEGER,
-        test_exp INTEGER, accuracy DOUBLE, loss DOUBLE, n INTEGER)""",
-    # One row per (evaluation point, test experience, class): per-class recall.
-    """CREATE TABLE IF NOT EXISTS class_recall (
-        run_id VARCHAR, point INTEGER, test_exp INTEGER, class_id INTEGER, correct INTEGER, total INTEGER)""",
-    # Training loss / accuracy over windows of iterations.
-    """CREATE TABLE IF NOT EXISTS train_curve (
-        run_id VARCHAR, iteration INTEGER, trained_exp INTEGER, epoch INTEGER,
-        loss DOUBLE, accuracy DOUBLE, n INTEGER)""",
-    # Extra measures at each evaluation point (facts stream): recognition per experience, hallucination.
-    """CREATE TABLE IF NOT EXISTS probes (
-        run_id VARCHAR, point INTEGER, test_exp INTEGER, measure VARCHAR, value DOUBLE, n INTEGER)""",
-    # Per-run scalar results, long format: acc, bwt, time_s, peak_memory_mb, ...
-    """CREATE TABLE IF NOT EXISTS run_metrics (run_id VARCHAR, metric VARCHAR, value DOUBLE)""",
-    # Where an imported run came from (added without a schema version bump: a new table, created on open).
-    # content_hash identifies the imported content, so the same files imported twice give one run.
-    """CREATE TABLE IF NOT EXISTS run_sources (
-        run_id VARCHAR, tool VARCHAR, source VARCHAR, content_hash VARCHAR, step_unit VARCHAR, imported_at DOUBLE)""",
-]
 ROW_TABLES = ("evaluations", "class_recall", "train_curve", "probes", "run_metrics", "run_sources")
+SPLITS = ("test", "val")  # the `split` of evaluation, class-recall and run-metric rows
 RUN_COLUMNS = (
     "run_id", "group_id", "sweep_id", "benchmark", "scenario", "strategy", "family", "seed", "config_json",
     "status", "error", "cancel_requested", "created_at", "started_at", "first_iteration_at", "finished_at",
@@ -128,23 +110,25 @@ class Store:
         raise AssertionError("unreachable")
 
     def _init(self) -> None:
+        """Create a new store, or bring an older one to SCHEMA_VERSION (bench/results/migrations.py); refuse a
+        store written by a newer bench, and files that are not results stores."""
         with self.connect() as con:
             tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-            if "meta" in tables:
-                row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-                found = int(row[0]) if row else 0
-                if found != SCHEMA_VERSION:
-                    raise BadInput(
-                        f"store {str(self.path)!r} has schema version {found}; this version of the bench reads "
-                        f"version {SCHEMA_VERSION}: export it with the matching version or use a new store path"
-                    )
-            elif tables:
+            if not tables:
+                migrations.create(con)
+            elif "meta" not in tables:
                 raise BadInput(f"store path {str(self.path)!r} holds a DuckDB file that is not a results store")
-            for stmt in _SCHEMA:
-                con.execute(stmt)
-            con.execute(
-                "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", [str(SCHEMA_VERSION)]
-            )
+            row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            found = int(row[0]) if row and str(row[0]).isdigit() else 0
+            latest = migrations.latest()
+            if found > latest:
+                raise BadInput(
+                    f"store {str(self.path)!r} has schema version {found}, newer than this version of the bench "
+                    f"reads (up to {latest}): upgrade the bench or use another store path")
+            if found < 1:
+                raise BadInput(f"store {str(self.path)!r} has no valid schema version ({row[0] if row else 'none'}): "
+                               "it is not a results store this bench can read")
+            migrations.migrate(con, found)
 
     # -- writes ----------------------------------------------------------------------------------
     def insert_runs(self, rows: list[dict]) -> None:

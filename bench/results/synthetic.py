@@ -69,7 +69,7 @@ def build(path: str | Path, n_runs: int = 1000) -> dict:
                    p.point * 2 AS iteration
             FROM range({n_points}) p(point)""")
         con.execute(f"""
-            INSERT INTO evaluations
+            INSERT INTO evaluations (run_id, point, kind, trained_exp, iteration, test_exp, accuracy, loss, n)
             SELECT r.run_id, p.point, p.kind, p.trained_exp, p.iteration, t.test_exp,
                    CASE WHEN p.trained_exp < 0 OR t.test_exp > p.trained_exp THEN 0.1 * random()
                         WHEN t.test_exp = p.trained_exp THEN 0.85 + 0.1 * random()
@@ -78,16 +78,16 @@ def build(path: str | Path, n_runs: int = 1000) -> dict:
                    0.2 + random() AS loss, 70 AS n
             FROM runs r, pts p, range({N_EXP}) t(test_exp)""")
         con.execute(f"""
-            INSERT INTO class_recall
+            INSERT INTO class_recall (run_id, point, test_exp, class_id, correct, total)
             SELECT r.run_id, p.point, t.test_exp, t.test_exp * {CLASSES_PER_EXP} + c.c AS class_id,
                    CAST(35 * random() AS INTEGER) AS correct, 35 AS total
             FROM runs r, pts p, range({N_EXP}) t(test_exp), range({CLASSES_PER_EXP}) c(c)""")
         con.execute("""
-            INSERT INTO train_curve
+            INSERT INTO train_curve (run_id, iteration, trained_exp, epoch, loss, accuracy, n)
             SELECT r.run_id, p.iteration, p.trained_exp, 0, random(), random(), 64
             FROM runs r, pts p WHERE p.point > 0""")
         con.execute("""
-            INSERT INTO run_metrics
+            INSERT INTO run_metrics (run_id, metric, value)
             SELECT r.run_id, m.metric, random()
             FROM runs r, (VALUES ('acc'), ('avg_incremental_acc'), ('bwt'), ('fwt'), ('forgetting'), ('time_s'),
                                  ('train_time_s'), ('peak_memory_mb'), ('param_count'), ('iterations')) m(metric)""")

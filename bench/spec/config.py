@@ -43,6 +43,10 @@ RUN_PARAMS: tuple[ParamSpec, ...] = (
               help="bf16 autocast for the ResNet backbones on CUDA (they also run channels-last there). Refused "
                    "with device=cpu; ignored where the run lands on a CPU or the backbone is not a ResNet (the run's "
                    "metrics bf16_autocast and channels_last say what was on)."),
+    ParamSpec(name="val_fraction", type="float", default=0.0, min=0.0, max=0.5,
+              help="Fraction of each experience's training data held out as its validation set (seeded by the run's "
+                   "seed, stratified by class). Its accuracies are recorded beside the test ones, and sweeps and "
+                   "Compare pick settings on them; the test numbers stay the ones reported. 0: no validation split."),
     # fast path (bench/fastpath.py): same minibatches in the same order, so it is not part of a run's identity
     ParamSpec(name="fast", type="bool", default=True,
               help="Fast data path: training minibatches sliced from whole tensors on the device instead of "
@@ -54,7 +58,8 @@ RUN_PARAMS: tuple[ParamSpec, ...] = (
 # run's identity (group_key, config_key) only when they differ from it, so a run stored before they existed keeps
 # its group and the lessons still find it. "auto" counts as before too: an old stored config read back has the field's
 # default, and validate() resolves augment and normalize, so a validated config names what it ran.
-LATER_SETTINGS: dict[str, object] = {"model": "auto", "augment": "none", "normalize": "none", "bf16": False}
+LATER_SETTINGS: dict[str, object] = {"model": "auto", "augment": "none", "normalize": "none", "bf16": False,
+                                     "val_fraction": 0.0}
 
 
 def _identity(d: dict) -> dict:
@@ -83,6 +88,7 @@ class RunConfig:
     augment: str = "auto"
     normalize: str = "auto"
     bf16: bool = False
+    val_fraction: float = 0.0
     fast: bool = True  # fast path (bench/fastpath.py)
     data_dir: str | None = None
 

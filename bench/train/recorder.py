@@ -54,8 +54,6 @@ class Recorder(SupervisedPlugin):
         self.should_stop = should_stop
         self.flush_seconds = flush_seconds
         self.eval_batch = eval_batch
-        self.tests = [(e.test_x.to(device), e.test_y.to(device), e.test_cls.to(device), e.task_label)
-                      for e in stream.experiences]
         self.max_class = stream.n_classes
         self.rows: dict[str, list[dict]] = {"evaluations": [], "class_recall": [], "train_curve": [], "probes": []}
         self.per_class = stream.info.get("class_recall", True)
@@ -66,64 +64,90 @@ class Recorder(SupervisedPlugin):
         self.iteration = 0
         self.epoch = 0
         self.current_exp = -1
-        self.matrix: dict[int, list[float]] = {}  # trained_exp -> accuracies of the end-of-experience row
-        self.initial: list[float] = []
+        # split -> trained_exp -> accuracies of the end-of-experience row ("test", and "val" with a validation split)
+        self.matrices: dict[str, dict[int, list[float]]] = {}
+        self.initials: dict[str, list[float]] = {}  # split -> the untrained model's accuracies
+        self.curves: dict[str, list[tuple]] = {}  # split -> (iteration, trained_exp, accuracies) of every point
         self.first_iteration_at = float("nan")  # wall clock of the first training step (latency figures)
         self._window = [0.0, 0, 0]  # loss sum, correct, seen
         self._last_flush = time.monotonic()
         self.pending_fields: dict = dict(run_fields or {})  # run fields to send with the next write
-        # The whole test stream concatenated once: an evaluation is one forward pass (in chunks of eval_batch) and
-        # every count one bincount, read back in a single transfer.
-        sizes = [len(x) for x, *_ in self.tests]
-        n_exp = len(self.tests)
-        self._sizes = sizes
-        self._x = torch.cat([x for x, *_ in self.tests])
-        self._y = torch.cat([y for _, y, *_ in self.tests])
-        self._task = torch.cat([torch.full((n,), t[3], dtype=torch.long, device=device)
-                                for n, t in zip(sizes, self.tests, strict=True)])
-        self._exp = torch.repeat_interleave(torch.arange(n_exp, device=device), torch.tensor(sizes, device=device))
-        self._cell = self._exp * self.max_class + torch.cat([c for _, _, c, _ in self.tests])
-        totals = torch.bincount(self._cell, minlength=n_exp * self.max_class)
+        self._segments(stream, device)
+
+    def _segments(self, stream: Stream, device: torch.device) -> None:
+        """Every evaluation set (each experience's test set, then its validation set where there is one) concatenated
+        once: an evaluation is one forward pass (in chunks of eval_batch) and every count one bincount over segment
+        ids, read back in a single transfer."""
+        segs = [("test", j, e.test_x, e.test_y, e.test_cls, e.task_label) for j, e in enumerate(stream.experiences)]
+        segs += [("val", j, e.val_x, e.val_y, e.val_cls, e.task_label) for j, e in enumerate(stream.experiences)
+                 if e.val_x is not None and len(e.val_x)]
+        self._seg_keys = [(split, j) for split, j, *_ in segs]
+        self._splits = list(dict.fromkeys(split for split, _ in self._seg_keys))
+        self._n_test = sum(len(x) for split, _, x, *_ in segs if split == "test")
+        self._sizes = [len(x) for _, _, x, *_ in segs]
+        self._test_sizes = self._sizes[: len(stream.experiences)]
+        n_seg = len(segs)
+        self._x = torch.cat([x for _, _, x, *_ in segs]).to(device)
+        self._y = torch.cat([y for _, _, _, y, *_ in segs]).to(device)
+        self._task = torch.cat([torch.full((len(x),), t, dtype=torch.long) for _, _, x, _, _, t in segs]).to(device)
+        self._seg = torch.repeat_interleave(torch.arange(n_seg), torch.tensor(self._sizes)).to(device)
+        self._cell = self._seg * self.max_class + torch.cat([c for _, _, _, _, c, _ in segs]).to(device)
+        totals = torch.bincount(self._cell, minlength=n_seg * self.max_class)
         self._cells = torch.nonzero(totals).flatten()
         self._cell_rows = [(c // self.max_class, c % self.max_class, int(totals[c])) for c in self._cells.tolist()]
 
+    @property
+    def matrix(self) -> dict[int, list[float]]:
+        """The test accuracy matrix's rows so far: trained_exp -> accuracies."""
+        return self.matrices.get("test", {})
+
+    @property
+    def initial(self) -> list[float]:
+        return self.initials.get("test", [])
+
     # -- evaluation ------------------------------------------------------------------------------
     @torch.no_grad()
-    def evaluate(self, model: torch.nn.Module, *, kind: str) -> list[float]:
+    def evaluate(self, model: torch.nn.Module, *, kind: str) -> dict[str, list[float]]:
+        """Evaluate on every test and validation set, record the rows; returns split -> accuracy per experience."""
         was_training = model.training
         model.eval()
-        b, n_exp = self.eval_batch, len(self.tests)
+        b, n_seg = self.eval_batch, len(self._sizes)
         chunks = [avalanche_forward(model, self._x[s:s + b], self._task[s:s + b]) for s in range(0, len(self._x), b)]
         out = chunks[0] if len(chunks) == 1 else torch.cat(chunks)
         loss = F.cross_entropy(out, self._y, reduction="none")
         hit = (out.argmax(1) == self._y).to(loss.dtype)
-        parts = [torch.bincount(self._exp, weights=hit, minlength=n_exp),
-                 torch.bincount(self._exp, weights=loss, minlength=n_exp)]
+        parts = [torch.bincount(self._seg, weights=hit, minlength=n_seg),
+                 torch.bincount(self._seg, weights=loss, minlength=n_seg)]
         if self.per_class:
-            parts.append(torch.bincount(self._cell, weights=hit, minlength=n_exp * self.max_class)[self._cells])
+            parts.append(torch.bincount(self._cell, weights=hit, minlength=n_seg * self.max_class)[self._cells])
         counts = torch.cat(parts).tolist()
-        accs = []
-        for j, n in enumerate(self._sizes):
-            acc = counts[j] / n if n else float("nan")
-            accs.append(acc)
+        accs: dict[str, list[float]] = {split: [] for split in self._splits}
+        for s, ((split, j), n) in enumerate(zip(self._seg_keys, self._sizes, strict=True)):
+            acc = counts[s] / n if n else float("nan")
+            accs[split].append(acc)
             self.rows["evaluations"].append({
                 "point": self.point, "kind": kind, "trained_exp": self.current_exp, "iteration": self.iteration,
-                "test_exp": j, "accuracy": acc, "loss": counts[n_exp + j] / max(n, 1), "n": n,
+                "test_exp": j, "accuracy": acc, "loss": counts[n_seg + s] / max(n, 1), "n": n, "split": split,
             })
         if self.per_class:
-            for (j, c, total), correct in zip(self._cell_rows, counts[2 * n_exp:], strict=True):
+            for (s, c, total), correct in zip(self._cell_rows, counts[2 * n_seg:], strict=True):
+                split, j = self._seg_keys[s]
                 self.rows["class_recall"].append({
                     "point": self.point, "test_exp": j, "class_id": c, "correct": int(correct), "total": total,
+                    "split": split,
                 })
-        if self.probe is not None:
-            self.rows["probes"] += self.probe(model, list(out.split(self._sizes)), self.point)
+        if self.probe is not None:  # the stream's measures are taken on its test sets only
+            self.rows["probes"] += self.probe(model, list(out[: self._n_test].split(self._test_sizes)), self.point)
+        if kind != "initial":
+            for split, a in accs.items():
+                self.curves.setdefault(split, []).append((self.iteration, self.current_exp, a))
         self.point += 1
         if was_training:
             model.train()
         return accs
 
     def evaluate_initial(self, model: torch.nn.Module) -> None:
-        self.initial = self.evaluate(model, kind="initial")  # written with the first training step
+        self.initials = self.evaluate(model, kind="initial")  # written with the first training step
 
     # -- Avalanche hooks -------------------------------------------------------------------------
     def before_training_exp(self, strategy, **kwargs) -> None:
@@ -155,7 +179,8 @@ class Recorder(SupervisedPlugin):
 
     def after_training_exp(self, strategy, **kwargs) -> None:
         self._close_window()
-        self.matrix[self.current_exp] = self.evaluate(strategy.model, kind="end")
+        for split, accs in self.evaluate(strategy.model, kind="end").items():
+            self.matrices.setdefault(split, {})[self.current_exp] = accs
         # A store access costs tens of ms, as much as a small run's training: between experiences write on the
         # usual cadence only; the runner writes what is left, with the run's results, in one last access.
         if time.monotonic() - self._last_flush > self.flush_seconds:

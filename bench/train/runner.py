@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from bench.benchmarks import get_benchmark
+from bench.benchmarks import get_benchmark, validation
 from bench.benchmarks.base import Stream
 from bench.models import build_model, gpu_ready, gpu_state, param_count, resolve_model
 from bench.registry import validate
@@ -115,14 +115,16 @@ def run(cfg: RunConfig, *, store: Store, run_id: str | None = None, sweep_id: st
         run_id = row["run_id"]
     result = {"run_id": run_id, "benchmark": cfg.benchmark, "scenario": cfg.scenario, "strategy": cfg.strategy,
               "params": cfg.params, "benchmark_params": cfg.benchmark_params, "seed": cfg.seed,
-              "device": None, "metrics": {}, "accuracy_matrix": [], "error": None}
+              "device": None, "metrics": {}, "accuracy_matrix": [], "val_metrics": {}, "val_accuracy_matrix": [],
+              "error": None}
+    state: dict = {}  # what _execute learned before it could fail (the device)
     try:
         with warnings.catch_warnings():  # Avalanche's deprecation chatter is not the user's business
             warnings.simplefilter("ignore", category=UserWarning)
             warnings.simplefilter("ignore", category=DeprecationWarning)
             warnings.simplefilter("ignore", category=FutureWarning)
             warnings.showwarning = lambda *a, **k: None  # Avalanche's @deprecated re-enables its own warnings
-            result.update(_execute(cfg, store=store, run_id=run_id, avalanche_eval=avalanche_eval))
+            result.update(_execute(cfg, store=store, run_id=run_id, avalanche_eval=avalanche_eval, state=state))
         status = Status.FINISHED
     except RunCancelled:
         status, result["error"] = Status.CANCELLED, "cancelled by the user"
@@ -131,21 +133,33 @@ def run(cfg: RunConfig, *, store: Store, run_id: str | None = None, sweep_id: st
         status = Status.FAILED
         result["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
         store.update_run(run_id, error=result["error"] + "\n\n" + traceback.format_exc())
-    if status != Status.FINISHED:  # a finished run's status was written with its results
-        store.update_run(run_id, status=status, finished_at=time.time())
+    if status != Status.FINISHED:  # a finished run's status (and device) was written with its results
+        # Every run that started names its device, also one that failed before its first training step; a device
+        # that could not be had (cuda on a machine without one) is recorded as asked for.
+        result["device"] = state.get("device") or device_name(cfg.device)
+        store.update_run(run_id, status=status, finished_at=time.time(), device=result["device"])
     result["status"] = status
     return result
 
 
-def _execute(cfg: RunConfig, *, store: Store, run_id: str, avalanche_eval: bool) -> dict:
+def device_name(requested: str) -> str:
+    """The device a run asking for `requested` uses here, as stored in runs.device; never raises."""
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(requested)
+
+
+def _execute(cfg: RunConfig, *, store: Store, run_id: str, avalanche_eval: bool, state: dict) -> dict:
     t0 = time.perf_counter()
     # Small models run fastest on one thread, and parallel workers must not fight over cores.
     torch.set_num_threads(int(os.environ.get("BENCH_TORCH_THREADS", "1")))
     device = resolve_device(cfg.device)
+    state["device"] = str(device)
     bench, strat = get_benchmark(cfg.benchmark), get_strategy(cfg.strategy)
     seed_everything(cfg.seed)
     stream = bench.build(cfg.benchmark_params, cfg.scenario, seed=cfg.seed, data_dir=cfg.data_dir)
     stream = normalized(stream, bench, cfg.normalize)
+    stream = validation.hold_out(stream, cfg.val_fraction, seed=cfg.seed)
     n_exp = len(stream.experiences)
     model = (strat.make_model(stream, cfg.params) if strat.make_model else
              build_model(resolve_model(cfg.model, bench), input_shape=stream.input_shape, n_outputs=stream.n_outputs,
@@ -202,8 +216,8 @@ def _train(cfg: RunConfig, *, store: Store, run_id: str, avalanche_eval: bool, r
             if avalanche_eval:
                 reference.append(strategy.eval(benchmark.test_stream, num_workers=0))
     train_time = time.perf_counter() - t_train
-    R = [recorder.matrix[i] for i in sorted(recorder.matrix)]
-    summary = metrics.summary(np.array(R), np.array(recorder.initial))
+    R, summary = _split_metrics(recorder, "test", cfg.scenario)
+    val_R, val_summary = _split_metrics(recorder, "val", cfg.scenario)
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else peak_rss_mb()
     n_params, stored = param_count(strategy.model), strat.memory(cfg.params, n_exp)
     extra = {
@@ -216,13 +230,26 @@ def _train(cfg: RunConfig, *, store: Store, run_id: str, avalanche_eval: bool, r
     }
     all_metrics = {**summary, **extra}
     rows, fields = recorder.take()
-    rows["run_metrics"] = [{"metric": k, "value": float(v)} for k, v in all_metrics.items()]
+    # Run-level measures (time, memory) are filed under the test split, the one every run has.
+    rows["run_metrics"] = ([{"metric": k, "value": float(v), "split": "test"} for k, v in all_metrics.items()]
+                           + [{"metric": k, "value": float(v), "split": "val"} for k, v in val_summary.items()])
     store.write(run_id, rows, {**fields, "status": Status.FINISHED, "finished_at": time.time()})
     out = {"device": str(device), "metrics": {k: _json_float(v) for k, v in all_metrics.items()},
-           "accuracy_matrix": R, "initial_accuracy": recorder.initial}
+           "accuracy_matrix": R, "initial_accuracy": recorder.initial,
+           "val_metrics": {k: _json_float(v) for k, v in val_summary.items()}, "val_accuracy_matrix": val_R}
     if avalanche_eval:
         out["avalanche"] = reference
     return out
+
+
+def _split_metrics(recorder: Recorder, split: str, scenario: str) -> tuple[list, dict]:
+    """The accuracy matrix and every metric of one split ([] and {} for a split the run does not have)."""
+    rows = recorder.matrices.get(split)
+    if not rows:
+        return [], {}
+    R = [rows[i] for i in sorted(rows)]
+    return R, metrics.summary(np.array(R), np.array(recorder.initials[split]), scenario=scenario,
+                              curve=recorder.curves.get(split, []))
 
 
 def _avalanche_metrics():
