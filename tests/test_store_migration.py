@@ -166,13 +166,14 @@ def test_a_failing_migration_leaves_the_old_store_as_it_was(old, monkeypatch):
 
 
 def test_adding_a_migration_is_one_function(old, monkeypatch):
-    def _v3_checkpoints(con):
-        con.execute("CREATE TABLE checkpoints (run_id VARCHAR, experience INTEGER, path VARCHAR)")
+    def _vnext_checkpoints(con):
+        con.execute("CREATE TABLE checkpoints_test (run_id VARCHAR, experience INTEGER, path VARCHAR)")
         con.execute("ALTER TABLE runs ADD COLUMN origin VARCHAR DEFAULT 'local'")
 
-    monkeypatch.setattr(migrations, "MIGRATIONS", (*migrations.MIGRATIONS, _v3_checkpoints))
-    store = Store(old)  # version 1 -> 2 -> 3 in one go
-    assert store.query("SELECT value FROM meta WHERE key = 'schema_version'").value[0] == "3"
-    assert list(store.query("SELECT name FROM migrations ORDER BY version").name) == ["v2_splits", "v3_checkpoints"]
+    shipped = [m.__name__.lstrip("_") for m in migrations.MIGRATIONS]
+    monkeypatch.setattr(migrations, "MIGRATIONS", (*migrations.MIGRATIONS, _vnext_checkpoints))
+    store = Store(old)  # version 1 -> ... -> the new one in one go
+    assert store.query("SELECT value FROM meta WHERE key = 'schema_version'").value[0] == str(len(shipped) + 2)
+    assert list(store.query("SELECT name FROM migrations ORDER BY version").name) == [*shipped, "vnext_checkpoints"]
     assert set(store.query("SELECT DISTINCT origin FROM runs").origin) == {"local"}
-    assert store.query("SELECT count(*) AS n FROM checkpoints").n[0] == 0
+    assert store.query("SELECT count(*) AS n FROM checkpoints_test").n[0] == 0

@@ -12,7 +12,7 @@ import altair as alt
 import pandas as pd
 
 from bench.plots.palette import UNKNOWN_COLOR, shade, strategy_color, strategy_order
-from bench.spec.config import LATER_SETTINGS
+from bench.spec.config import without_later_defaults
 from bench.spec.labels import device_kinds
 
 ACCURACY_SCHEME = "blues"
@@ -27,7 +27,8 @@ def _natural(text: str) -> list:
 
 
 def _flat(cfg: dict) -> dict:
-    cfg = {**LATER_SETTINGS, **cfg}  # a config stored before a setting existed had its old value
+    # a setting added after a run was stored, at its old value or auto, does not tell groups apart
+    cfg = without_later_defaults(dict(cfg))
     out = {k: v for k, v in cfg.items() if k not in _NOT_IN_LABELS}
     out.update({f"bench.{k}": v for k, v in (cfg.get("benchmark_params") or {}).items()})
     out.update({f"param.{k}": v for k, v in (cfg.get("params") or {}).items()})

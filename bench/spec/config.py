@@ -62,7 +62,8 @@ LATER_SETTINGS: dict[str, object] = {"model": "auto", "augment": "none", "normal
                                      "val_fraction": 0.0}
 
 
-def _identity(d: dict) -> dict:
+def without_later_defaults(d: dict) -> dict:
+    """`d` (a config dict) without the later settings that hold their before-they-existed value or auto."""
     for k, before in LATER_SETTINGS.items():
         if k in d and (d[k] == before or d[k] == "auto"):
             del d[k]
@@ -128,7 +129,7 @@ class RunConfig:
         d.pop("device")
         d.pop("data_dir")
         d.pop("fast")  # fast path: identical results, same group
-        _identity(d)
+        without_later_defaults(d)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
     def config_key(self) -> str:
@@ -137,6 +138,6 @@ class RunConfig:
         d.pop("device")
         d.pop("data_dir")
         d.pop("fast")  # fast path: identical results, same config
-        _identity(d)
+        without_later_defaults(d)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
