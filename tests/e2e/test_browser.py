@@ -40,7 +40,7 @@ def test_the_demo_goes_from_an_empty_store_to_charts(app_server, page):
     screenshot(page, "00-welcome")
     t0 = time.monotonic()
     button.click()
-    page.get_by_text("runs done").first.wait_for(timeout=30_000)
+    page.get_by_text("runs done").first.wait_for(timeout=90_000)  # the pool starts cold: torch and Avalanche import
     screenshot(page, "01-demo-running")
     wait_until(lambda: charts_ready(page, 4), timeout=300, what="the demo's charts")
     seconds = time.monotonic() - t0
