@@ -203,10 +203,10 @@ def test_launch_offers_the_prompt_methods_with_their_backbone_and_says_when_a_gp
     at.checkbox(key="launch.strategy.naive").uncheck()
     at.checkbox(key="launch.strategy.replay").uncheck()
     at.checkbox(key="launch.strategy.l2p").check().run()
-    assert at.selectbox(key="launch.param.l2p.backbone").value == "micro-vit"
+    assert at.selectbox(key="launch.param.l2p.backbone").value == "micro-vit-ssl"
     at.selectbox(key="launch.param.l2p.backbone").set_value("timm:vit_tiny_patch16_224.augreg_in21k").run()
     assert any("GPU is recommended" in w.value for w in at.warning)
-    at.selectbox(key="launch.param.l2p.backbone").set_value("micro-vit").run()
+    at.selectbox(key="launch.param.l2p.backbone").set_value("micro-vit-ssl").run()
     assert not any("GPU is recommended" in w.value for w in at.warning)
     at.number_input(key="launch.param.l2p.top_k").set_value(12).run()  # more than the pool holds
     assert any("top_k=12 is larger than pool_size=10" in e.value for e in at.error) and start_button(at).disabled

@@ -94,7 +94,7 @@ def test_table_import_rebuilds_matrix_curves_and_metrics(tmp_path, suffix):
     assert m["acc"] == pytest.approx((0.3 + 0.6 + 0.7) / 3)
     assert m["bwt"] == pytest.approx(((0.3 - 0.9) + (0.6 - 0.8)) / 2)
     assert m["forgetting"] == pytest.approx(((0.9 - 0.3) + (0.8 - 0.6)) / 2)
-    assert m["fwt"] is None  # class-incremental: an unseen class is never predicted, so FWT is n/a (bench.train.metrics)
+    assert m["fwt"] is None  # class-incremental: an unseen class is never predicted, so FWT is n/a
     expected = metrics.summary(R, B, scenario="class")  # the same function on the same matrix (nan: n/a, null in JSON)
     assert {k: v for k, v in m.items() if v is not None} == pytest.approx(
         {k: v for k, v in expected.items() if v == v and k in m})

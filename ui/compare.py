@@ -8,7 +8,7 @@ from bench import lessons
 from bench.execute import jobs
 from bench.plots import charts
 from bench.plots.summary import FORGETTING_TITLES, summary_caption, summary_table
-from bench.prompt.names import MICRO, micro_cached
+from bench.prompt.names import PRETRAIN_TIME, is_micro, micro_cached
 from bench.results import importers
 from bench.results import queries as q
 from bench.results.store import Store
@@ -110,8 +110,8 @@ def progress_text(r) -> str:
         return f"{r.strategy} · seed {r.seed}: queued"
     known = not pd.isna(r.n_experiences) and not pd.isna(r.current_exp) and r.current_exp >= 0
     exp = f"experience {int(r.current_exp) + 1} of {int(r.n_experiences)}" if known else (
-        "pretraining micro-vit, once for this machine (about a minute and a half)"
-        if getattr(r, "backbone", None) == MICRO and not micro_cached() else "starting")
+        f"pretraining {r.backbone}, once for this machine ({PRETRAIN_TIME.get(r.backbone, 'a minute or two')})"
+        if is_micro(getattr(r, "backbone", None)) and not micro_cached(r.backbone) else "starting")
     eta = "" if pd.isna(r.eta_s) else f", about {fmt_seconds(r.eta_s)} left"
     cancelling = " (cancelling)" if r.cancel_requested else ""
     return f"{r.strategy} · seed {r.seed}: {exp} · {fmt_seconds(r.elapsed_s)} elapsed{eta}{cancelling}"

@@ -7,7 +7,7 @@ import streamlit as st
 
 from bench.launch import MAX_RUNS
 from bench.plugins import plugin_of, plugins
-from bench.prompt.names import MICRO, micro_cached
+from bench.prompt.names import PRETRAIN_TIME, micro_cached
 from bench.spec import sweeps
 from bench.spec.params import BadInput, ParamSpec
 from bench.strategies import FAMILIES, StrategySpec
@@ -175,7 +175,8 @@ def backbone_advice(grids: dict[str, list[dict]], *, cuda: bool) -> str | None:
     if any(b.startswith("timm:") for b in chosen) and not cuda:
         return ("A timm ViT sees every image at 224x224: a GPU is recommended (none here), so expect minutes per "
                 "experience on this CPU. micro-vit runs fine on a CPU.")
-    if MICRO in chosen and not micro_cached():
-        return ("micro-vit is not pretrained on this machine yet: the first run pretrains it (about a minute and a "
-                "half on one core) and caches it for every later run.")
+    waiting = sorted(b for b in chosen if not micro_cached(b))
+    if waiting:
+        return (f"{waiting[0]} is not pretrained on this machine yet: the first run pretrains it "
+                f"({PRETRAIN_TIME.get(waiting[0], 'a minute or two')} on one core) and caches it for every later run.")
     return None

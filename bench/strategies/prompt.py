@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
-from bench.prompt.names import BACKBONES, MICRO, check_backbone
+from bench.prompt.names import BACKBONES, MICRO, MICROS, check_backbone
 from bench.spec.params import BadInput, ParamSpec
 from bench.strategies.base import ALL_SCENARIOS, BuildContext, StrategySpec, avalanche
 
@@ -17,12 +17,13 @@ if TYPE_CHECKING:
     from bench.benchmarks.base import Stream
     from bench.prompt.model import PromptNet
 
-DEPTH = {MICRO: 6}  # every timm ViT offered has 12 blocks
+DEPTH = dict.fromkeys(MICROS, 6)  # every timm ViT offered has 12 blocks
 
 BACKBONE_PARAMS = (
     ParamSpec(name="backbone", type="str", default=MICRO, choices=BACKBONES,
-              help="Frozen ViT: micro-vit is pretrained offline by the bench (CPU is fine); the timm ViTs load "
-                   "their ImageNet-21k weights through timm (GPU recommended)."),
+              help="Frozen ViT: micro-vit-ssl is pretrained offline by the bench without labels (SimCLR on MNIST "
+                   "images), micro-vit-supervised with the digit labels 0-9 that the digits streams teach (CPU is "
+                   "fine for both); the timm ViTs load their ImageNet-21k weights through timm (GPU recommended)."),
     ParamSpec(name="pretrained", type="bool", default=True,
               help="Load the backbone's pretrained weights (false: same architecture, random weights)."),
 )
