@@ -24,7 +24,6 @@ from bench.execute.ray_cluster import _Relay, init, run_ray
 from bench.execute.tune import outcome
 from bench.execute.tune.request import TuneRequest
 from bench.execute.tune.trial import RELAY_NAME, run_trial, stop_reason
-from bench.results import queries as q
 from bench.results import tunes as T
 from bench.results.store import Store
 from bench.spec.status import TERMINAL, Status
@@ -165,7 +164,8 @@ def searcher(req: TuneRequest):
     as pure random search; a trial ASHA stopped is told to Optuna as pruned, not as complete with its partial
     objective (a validation ACC over fewer experiences is not comparable with a whole one)."""
     if req.algorithm != "tpe":
-        return tune.search.BasicVariantGenerator(random_state=req.search_seed)
+        # the generator limits concurrency itself (Tune ignores max_concurrent_trials for it)
+        return tune.search.BasicVariantGenerator(random_state=req.search_seed, max_concurrent=req.concurrency)
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
@@ -213,7 +213,8 @@ def search(store: Store, req: TuneRequest, *, tune_id: str | None = None, addres
         trainable, param_space=param_space(req),
         tune_config=tune.TuneConfig(metric="objective", mode="max", search_alg=searcher(req),
                                     scheduler=scheduler(req), num_samples=1 if req.algorithm == "grid" else req.trials,
-                                    max_concurrent_trials=req.concurrency or None, reuse_actors=True),
+                                    max_concurrent_trials=(req.concurrency or None) if req.algorithm == "tpe" else None,
+                                    reuse_actors=True),
         run_config=tune.RunConfig(name=tune_id, storage_path=folder, callbacks=[bridge], stop=StopAll(bridge),
                                   verbose=0, failure_config=tune.FailureConfig(max_failures=0)))
     t0 = time.perf_counter()
@@ -232,28 +233,10 @@ def search(store: Store, req: TuneRequest, *, tune_id: str | None = None, addres
         bridge.settle()
         ray.kill(relay)
         shutil.rmtree(folder, ignore_errors=True)
-    _choose(store, tune_id, bridge, wall_s=time.perf_counter() - t0, error=error)
+    finished = [r for t, r in bridge.runs.items() if bridge.outcome.get(t) == "finished"]
+    outcome.choose(store, tune_id, finished=finished, cancelled=bridge.cancelled, error=error,
+                   wall_s=time.perf_counter() - t0)
     return tune_id
-
-
-def _choose(store: Store, tune_id: str, bridge: Bridge, *, wall_s: float, error: str | None) -> None:
-    """The chosen setting: rank 1 on validation ACC (queries.rank_on_validation, as sweeps and Compare choose)
-    among the finished trials; ties go to the earlier trial."""
-    finished = {r: t for t, r in bridge.runs.items() if bridge.outcome.get(t) == "finished"}
-    fields: dict = {"finished_at": time.time(), "wall_s": wall_s}
-    ranked = q.rank_on_validation(store, list(finished)) if finished else None
-    if bridge.cancelled:
-        fields.update(status=Status.CANCELLED, error="cancelled by the user")
-    elif error or ranked is None or ranked.empty:
-        fields.update(status=Status.FAILED, error=error or "no trial finished: nothing to choose from")
-    else:
-        top = set(ranked.group_id[ranked["rank"] == 1])
-        runs = q.runs(store, run_ids=list(finished))
-        best = min(runs.run_id[runs.group_id.isin(top)], key=lambda r: bridge.number[finished[r]])
-        setting = T.trials(store, tune_id).set_index("run_id").setting_json[best]
-        fields.update(status=Status.FINISHED, best_run_id=best, best_setting_json=setting,
-                      best_objective=float(ranked.val_mean[ranked.group_id.isin(top)].iloc[0]))
-    T.update_tune(store, tune_id, **fields)
 
 
 def run_finals(store: Store, tune_ids: list[str], *, address: str | None = None) -> list[str]:

@@ -28,6 +28,27 @@ def new_row(tune_id: str, req: TuneRequest, *, status: Status) -> dict:
             "algorithm": req.algorithm, "scheduler": req.scheduler, "trials": req.trials, "spec_json": req.to_json()}
 
 
+def choose(store: Store, tune_id: str, *, finished: list[str], cancelled: bool = False, error: str | None = None,
+           wall_s: float | None = None) -> None:
+    """Record the search's end and its choice: rank 1 on validation ACC (queries.rank_on_validation, as sweeps and
+    Compare choose) among the finished trial runs `finished`; ties go to the earlier trial. A cancelled search, or
+    one where no trial finished, chooses nothing."""
+    fields: dict = {"finished_at": time.time(), "wall_s": wall_s}
+    ranked = q.rank_on_validation(store, finished) if finished else None
+    if cancelled:
+        fields.update(status=Status.CANCELLED, error="cancelled by the user")
+    elif error or ranked is None or ranked.empty:
+        fields.update(status=Status.FAILED, error=error or "no trial finished: nothing to choose from")
+    else:
+        top = set(ranked.group_id[ranked["rank"] == 1])
+        trials = T.trials(store, tune_id)
+        trials = trials[trials.run_id.isin(finished) & trials.group_id.isin(top)].sort_values("trial")
+        best = trials.iloc[0]
+        fields.update(status=Status.FINISHED, best_run_id=best.run_id, best_setting_json=best.setting_json,
+                      best_objective=float(ranked.val_mean[ranked.group_id.isin(top)].iloc[0]))
+    T.update_tune(store, tune_id, **fields)
+
+
 def _num(v) -> float | None:
     return None if v is None or (isinstance(v, float) and not math.isfinite(v)) else float(v)
 
