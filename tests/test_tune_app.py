@@ -89,6 +89,8 @@ def test_the_launch_pages_tune_section_queues_one_search_per_strategy_on_the_sam
     queued: list = []
     monkeypatch.setattr(background, "queue", lambda s, reqs, **kw: queued.extend(reqs) or ["t1", "t2"])
     at = open_app("pages/launch.py")
+    assert not at.multiselect  # the section checks nothing until it is turned on
+    at.toggle(key="tune.on").set_value(True).run()
     assert [m.label for m in at.multiselect] == ["naive: settings to search", "replay: settings to search"]
     assert at.multiselect[0].value == ["lr"] and at.multiselect[1].value == ["lr"]  # mem_size is a budget
     next(b for b in at.button if b.label == "Start 2 searches").click().run()

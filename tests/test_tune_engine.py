@@ -91,7 +91,8 @@ def test_asha_stops_a_bad_trial_at_an_experience_boundary_as_a_cancelled_run(loc
     good, bad = r["trials"]  # the grid in order, one at a time: the second meets the first at the rung
     assert (good["outcome"], bad["outcome"]) == ("finished", "stopped_early") and bad["experiences"] == 1
     row = store.run_row(bad["run_id"])
-    assert row["status"] == Status.CANCELLED and row["error"].startswith("stopped early by ASHA after experience 1 of 5")
+    assert row["status"] == Status.CANCELLED
+    assert row["error"].startswith("stopped early by ASHA after experience 1 of 5")
     ends = q.end_evaluations(store, [bad["run_id"]])
     assert set(ends[ends.kind == "end"].trained_exp) == {0}  # its first experience is kept, for Run detail
     assert q.with_results(store, r["trial_run_ids"]) == [good["run_id"]]  # never charted nor averaged

@@ -28,7 +28,8 @@ def test_every_axis_is_scaled_to_its_range():
     assert pos.lr.tolist() == pytest.approx([0.0, 0.5, 1.0])  # log10: -2, -1, 0 over [-2, 0]
     assert pos["mode"].tolist() == [0.0, 1.0, 1.0]  # choices evenly spaced in the domain's order
     assert pos.epochs.tolist() == pytest.approx([0.0, 0.5, 1.0])
-    assert pos.objective.tolist() == pytest.approx([0.0, 1.0, 0.5])  # the trials' own range, 0.2..0.6
+    # the finished trials' own range, 0.2..0.6; trial 3 stopped early: its partial objective is on no axis
+    assert pos.objective.tolist()[:2] == pytest.approx([0.0, 1.0]) and pos.objective.isna().tolist()[2]
     assert long.attrs["ends"][0] == ("lr", "0.01", "1 (log)")
     assert long.attrs["ends"][-1] == ("objective", "0.200", "0.600")
 
@@ -36,12 +37,14 @@ def test_every_axis_is_scaled_to_its_range():
 def test_the_parallel_coordinates_chart_draws_one_line_per_trial():
     spec = charts.parallel_coordinates(TRIALS, SPACE, objective_title="val ACC").to_dict()
     assert spec["title"].startswith("Parallel coordinates")
-    line = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "line")
+    line, partial = (layer for layer in spec["layer"][::-1] if layer["mark"]["type"] == "line")
+    assert partial["mark"]["strokeDash"] == [4, 3] and "color" not in partial["encoding"]
     assert line["encoding"]["detail"]["field"] == "trial"
     assert line["encoding"]["color"]["field"] == "objective"
     assert line["encoding"]["x"]["sort"] == ["lr", "mode", "epochs", "objective"]
     data = spec["datasets"][line["data"]["name"]]
-    assert len(data) == 3 * 4 and {d["trial"] for d in data} == {1, 2, 3}
+    assert len(data) == 3 * 3 + 2 and {d["trial"] for d in data} == {1, 2, 3}  # 3 setting axes + 2 finished
+    assert {d["trial"] for d in data if d["axis"] == "objective"} == {1, 2}
 
 
 def test_the_objective_against_each_setting_rings_the_chosen_trial():

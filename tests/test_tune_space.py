@@ -83,8 +83,9 @@ def test_settings_that_are_not_searchable_are_refused_with_the_reason():
 
 
 def test_a_request_round_trips_and_makes_trial_and_whole_stream_configs():
-    req = make_request(**DIGITS, strategy="ewc", search={"lr": "log 0.01 1 3", "mode": None}, protocol="first-experiences",
-                       first=2, run={"epochs": 1}, params={"decay_factor": 0.5}, trials=4, final_seeds=(1, 2))
+    req = make_request(**DIGITS, strategy="ewc", search={"lr": "log 0.01 1 3", "mode": None},
+                       protocol="first-experiences", first=2, run={"epochs": 1}, params={"decay_factor": 0.5},
+                       trials=4, final_seeds=(1, 2))
     assert TuneRequest.from_json(req.to_json()) == req
     assert (req.n_experiences, req.trial_experiences, req.final_seeds) == (5, 2, (1, 2))
     assert req.objective == "validation ACC over the first 2 of 5 experiences"

@@ -68,8 +68,12 @@ def show(s, tune_id: str, *, live: bool) -> None:
                        and t["run_id"] == result["best"]["run_id"]), None)
     if frame.objective.notna().any():
         title = "objective (val ACC)"
+        st.caption("**Parallel coordinates**: one line per trial through one axis per searched setting and the "
+                   "objective, each axis scaled to its range (its ends labelled), coloured by the objective; a dashed "
+                   "line is a trial stopped early.")
         show_chart(charts.parallel_coordinates(frame, space, objective_title=title), key=f"tune.pc.{tune_id}",
                    name=f"tune-{tune_id}-parallel", downloads=not live)
+        st.caption("**The objective against each setting**; the chosen trial is ringed.")
         show_chart(charts.objective_by_setting(frame, space, objective_title=title, best_trial=best_trial),
                    key=f"tune.by.{tune_id}", name=f"tune-{tune_id}-settings", downloads=not live)
     _trials_table(frame, req)

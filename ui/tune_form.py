@@ -33,6 +33,8 @@ def section(s, *, benchmark: str, scenario: str, bparams: dict, picked: list, gr
         st.caption("Settings are chosen on validation data held out of each experience's training data "
                    "(val_fraction under Advanced; 0.1 when it is 0), never on the test sets. Every trial is an "
                    "ordinary run on the Runs page; the Tune page shows the search.")
+        if not st.toggle("Tune the strategies picked above", key="tune.on"):
+            return  # nothing is checked (nor shown) for a section the user is not using
         c1, c2, c3, c4 = st.columns(4)
         protocol = c1.selectbox("Protocol", list(PROTOCOLS), key="tune.protocol", help=PROTOCOL_HELP)
         first = c1.number_input("Tune on the first K experiences", min_value=1, value=2, step=1, key="tune.first",

@@ -10,8 +10,9 @@ import pandas as pd
 
 OBJECTIVE = "objective"
 OBJECTIVE_SCHEME = "viridis"
-OUTCOME_DASH = {"finished": [1, 0], "stopped_early": [4, 3], "running": [1, 3], "failed": [1, 3], "cancelled": [1, 3],
-                "interrupted": [1, 3]}
+PARTIAL_COLOR = "#aaaaaa"  # trials that did not finish: their objective so far covers fewer experiences
+OUTCOME_LABELS = {"finished": "finished", "stopped_early": "stopped early (partial objective)",
+                  "running": "running (so far)", "cancelled": "cancelled (partial)", "interrupted": "interrupted"}
 _PAD = alt.AutoSizeParams(type="pad")
 
 
@@ -42,24 +43,24 @@ def _positions(values: pd.Series, domain: dict) -> tuple[pd.Series, str, str]:
 
 def axes_table(trials: pd.DataFrame, space: list[dict]) -> pd.DataFrame:
     """The long table the parallel-coordinates chart draws: (trial, axis, position in [0, 1], value, objective,
-    outcome) for every trial with an objective, one row per searched setting and one for the objective, whose axis
-    spans the trials' own range."""
+    outcome), one row per searched setting of every trial that reported an objective, and one on the objective axis
+    for the finished trials only: a trial stopped early reported a validation ACC over fewer experiences, which is
+    not on the same scale. The objective axis spans the finished trials' range."""
     done = trials[trials[OBJECTIVE].notna()]
-    parts = []
-    ends = []
+    finished = done[done.outcome == "finished"]
+    parts, ends = [], []
     for d in space:
         pos, lo, hi = _positions(done[d["name"]], d)
         parts.append(pd.DataFrame({"trial": done.trial, "axis": d["name"], "position": pos,
                                    "value": done[d["name"]].map(_fmt)}))
         ends.append((d["name"], lo, hi))
-    lo, hi = done[OBJECTIVE].min(), done[OBJECTIVE].max()
+    lo, hi = finished[OBJECTIVE].min(), finished[OBJECTIVE].max()
     span = (hi - lo) or 1.0
-    parts.append(pd.DataFrame({"trial": done.trial, "axis": OBJECTIVE, "position": (done[OBJECTIVE] - lo) / span,
-                               "value": done[OBJECTIVE].map(lambda v: f"{v:.3f}")}))
-    ends.append((OBJECTIVE, f"{lo:.3f}" if len(done) else "", f"{hi:.3f}" if len(done) else ""))
-    long = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-    extra = done.set_index("trial")[[OBJECTIVE, "outcome"]]
-    long = long.join(extra, on="trial")
+    parts.append(pd.DataFrame({"trial": finished.trial, "axis": OBJECTIVE,
+                               "position": (finished[OBJECTIVE] - lo) / span if hi > lo else 0.5,
+                               "value": finished[OBJECTIVE].map(lambda v: f"{v:.3f}")}))
+    ends.append((OBJECTIVE, f"{lo:.3f}" if len(finished) else "", f"{hi:.3f}" if len(finished) else ""))
+    long = pd.concat(parts, ignore_index=True).join(done.set_index("trial")[[OBJECTIVE, "outcome"]], on="trial")
     long.attrs["ends"] = ends
     return long
 
@@ -67,24 +68,24 @@ def axes_table(trials: pd.DataFrame, space: list[dict]) -> pd.DataFrame:
 def parallel_coordinates(trials: pd.DataFrame, space: list[dict], *, objective_title: str, width: int = 640,
                          height: int = 300) -> alt.LayerChart:
     """One line per trial across one vertical axis per searched setting and one for the objective, each axis
-    normalised to [0, 1] (its ends labelled with the real values; log-scaled settings on a log axis), coloured by the
-    trial's objective; a trial ASHA stopped early is dashed (its objective is partial: fewer experiences)."""
+    normalised to [0, 1] (its ends labelled with the real values; log-scaled settings on a log axis); finished trials
+    coloured by their objective, trials stopped early grey and dashed, ending before the objective axis."""
     long = axes_table(trials, space)
     axes = [d["name"] for d in space] + [OBJECTIVE]
     x = alt.X("axis:N", sort=axes, title=None, axis=alt.Axis(labelAngle=0, orient="top", labelFontWeight="bold"))
     y = alt.Y("position:Q", axis=None, scale=alt.Scale(domain=[0, 1]))
-    lines = alt.Chart(long).mark_line(strokeWidth=2, opacity=0.85).encode(
-        x=x, y=y, detail="trial:N",
-        color=alt.Color(f"{OBJECTIVE}:Q", scale=alt.Scale(scheme=OBJECTIVE_SCHEME), title=objective_title),
-        strokeDash=alt.StrokeDash("outcome:N", title="trial", scale=alt.Scale(
-            domain=list(OUTCOME_DASH), range=list(OUTCOME_DASH.values()))),
-        tooltip=["trial:N", "axis:N", "value:N", alt.Tooltip(f"{OBJECTIVE}:Q", format=".3f"), "outcome:N"])
+    tooltip = ["trial:N", "axis:N", "value:N", alt.Tooltip(f"{OBJECTIVE}:Q", format=".3f"), "outcome:N"]
+    base = alt.Chart(long).encode(x=x, y=y, detail="trial:N", tooltip=tooltip)
+    lines = base.transform_filter(alt.datum.outcome == "finished").mark_line(strokeWidth=2, opacity=0.9).encode(
+        color=alt.Color(f"{OBJECTIVE}:Q", scale=alt.Scale(scheme=OBJECTIVE_SCHEME), title=objective_title))
+    partial = base.transform_filter(alt.datum.outcome != "finished").mark_line(
+        strokeWidth=1.5, strokeDash=[4, 3], color=PARTIAL_COLOR, opacity=0.9)
     ends = pd.DataFrame([{"axis": a, "position": p, "label": label}
                          for a, lo, hi in long.attrs.get("ends", []) for p, label in ((0.0, lo), (1.0, hi))])
     rules = alt.Chart(pd.DataFrame({"axis": axes})).mark_rule(color="#999").encode(x=alt.X("axis:N", sort=axes))
     labels = alt.Chart(ends).mark_text(align="left", dx=4, fontSize=10, color="#555").encode(
         x=alt.X("axis:N", sort=axes), y=y, text="label:N")
-    return alt.layer(rules, lines, labels).properties(
+    return alt.layer(rules, partial, lines, labels).properties(
         width=width, height=height, autosize=_PAD,
         title="Parallel coordinates: one line per trial, every axis scaled to its range")
 
@@ -92,8 +93,12 @@ def parallel_coordinates(trials: pd.DataFrame, space: list[dict], *, objective_t
 def objective_by_setting(trials: pd.DataFrame, space: list[dict], *, objective_title: str, best_trial: int | None,
                          width: int = 220, height: int = 200) -> alt.HConcatChart:
     """The objective against each searched setting (one panel each; log-scaled settings on a log axis), the chosen
-    trial ringed, trials stopped early in their own colour (their objective covers fewer experiences)."""
-    done = trials[trials[OBJECTIVE].notna()].assign(chosen=lambda d: d.trial == best_trial)
+    trial ringed, trials stopped early in grey (their objective so far covers fewer experiences)."""
+    done = trials[trials[OBJECTIVE].notna()].assign(
+        chosen=lambda d: d.trial == best_trial, trial_is=lambda d: d.outcome.map(lambda o: OUTCOME_LABELS.get(o, o)))
+    shown = list(dict.fromkeys(done.trial_is))
+    color = alt.Color("trial_is:N", title="trial", scale=alt.Scale(
+        domain=shown, range=["#1f77b4" if s == "finished" else PARTIAL_COLOR for s in shown]))
     panels = []
     for d in space:
         numeric = d["type"] in ("int", "float")
@@ -105,7 +110,7 @@ def objective_by_setting(trials: pd.DataFrame, space: list[dict], *, objective_t
         base = alt.Chart(data).encode(x=x, y=alt.Y(f"{OBJECTIVE}:Q", title=objective_title,
                                                    scale=alt.Scale(zero=False)))
         points = base.mark_circle(size=70).encode(
-            color=alt.Color("outcome:N", title="trial"),
+            color=color,
             tooltip=["trial:N", alt.Tooltip(f"{OBJECTIVE}:Q", format=".3f"), f"{d['name']}:N", "outcome:N"])
         ring = base.transform_filter(alt.datum.chosen).mark_point(size=260, color="black", strokeWidth=2)
         panels.append(alt.layer(points, ring).properties(width=width, height=height, title=d["name"]))
