@@ -69,8 +69,8 @@ def show(s, tune_id: str, *, live: bool) -> None:
     if frame.objective.notna().any():
         title = "objective (val ACC)"
         st.caption("**Parallel coordinates**: one line per trial through one axis per searched setting and the "
-                   "objective, each axis scaled to its range (its ends labelled), coloured by the objective; a dashed "
-                   "line is a trial stopped early.")
+                   "objective, each axis scaled to its range (its ends labelled), coloured by the objective; a grey "
+                   "dashed line is a trial stopped early (its partial objective is on no axis).")
         show_chart(charts.parallel_coordinates(frame, space, objective_title=title), key=f"tune.pc.{tune_id}",
                    name=f"tune-{tune_id}-parallel", downloads=not live)
         st.caption("**The objective against each setting**; the chosen trial is ringed.")
@@ -128,6 +128,11 @@ def _best(s, req: TuneRequest, result: dict) -> None:
     n_done = sum(t["outcome"] == "finished" for t in result["trials"])
     st.markdown(f"**{setting}**: objective {best['objective']:.3f}, rank 1 on {req.objective} among the {n_done} "
                 "finished trials.")
+    if best.get("ties", 1) > 1:
+        st.caption(f"{best['ties']} trials tie at the best objective; the earliest was chosen.")
+    if best.get("at_edge"):
+        st.warning(f"The chosen {', '.join(best['at_edge'])} lies at the edge of its searched range: the best may lie "
+                   "beyond it. Widen the range and search again before trusting this choice.")
     if "test_acc" in best and best["test_acc"] is not None:
         st.caption(f"Test ACC of that trial (seed {req.seed}; reported, not chosen on): {best['test_acc']:.3f}.")
     final = result["final"]

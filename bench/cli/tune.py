@@ -196,6 +196,11 @@ def emit(results: list[dict], *, as_json: bool) -> None:
               f"space: {'; '.join(f'{k} {v}' for k, v in r['space'].items())}")
         if r["error"]:
             print(f"  error: {r['error']}")
+        if r.get("best") and r["best"].get("ties", 1) > 1:
+            print(f"  note: {r['best']['ties']} trials tie at the best objective; the earliest was chosen")
+        if r.get("best") and r["best"].get("at_edge"):
+            print(f"  note: the chosen {', '.join(r['best']['at_edge'])} lies at the edge of its searched range: "
+                  "the best may lie beyond it (widen the range with --search)")
     if results:
         b = results[0]["budget"]
         print(f"budget per strategy: {b['trials']} trials of {b['experiences_per_trial']} experiences "

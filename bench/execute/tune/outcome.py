@@ -11,6 +11,7 @@ import time
 import numpy as np
 
 from bench.execute.tune.request import ALGORITHMS, SCHEDULERS, TuneRequest
+from bench.execute.tune.space import run_specs
 from bench.results import queries as q
 from bench.results import tunes as T
 from bench.results.store import Store
@@ -62,10 +63,10 @@ def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
 
 def budget(req: TuneRequest) -> dict:
     """What each trial costs and how many there are: the same for every strategy of a fair comparison."""
-    epochs = req.run.get("epochs")
+    epochs = req.run.get("epochs", run_specs()["epochs"].default)
     searched_epochs = any(d.name == "epochs" for d in req.space)
     return {"trials": req.trials, "experiences_per_trial": req.trial_experiences,
-            "epochs_per_experience": "searched" if searched_epochs else epochs or "run default",
+            "epochs_per_experience": "searched" if searched_epochs else epochs,
             "algorithm": ALGORITHMS[req.algorithm], "scheduler": SCHEDULERS[req.scheduler],
             "asha_rungs": req.asha_rungs() if req.scheduler == "asha" else None,
             "concurrency": req.concurrency or "as the Ray resources allow"}
@@ -99,11 +100,28 @@ def summary(store: Store, tune_id: str) -> dict:
                 "objective": _num(row["best_objective"])}
         chosen = q.run_result(store, row["best_run_id"])
         best["group_id"] = q.runs(store, run_ids=[row["best_run_id"]]).group_id.iloc[0]
+        best["at_edge"] = at_edge(req, best["setting"])
+        vals = trials.val_acc[trials.outcome == "finished"].dropna()
+        best["ties"] = int(np.isclose(vals, best["objective"], rtol=0, atol=1e-12).sum())  # the earliest was chosen
         if req.protocol == "validation":  # the chosen trial trained on the whole stream: its test ACC is a report
             best["test_acc"] = _num(chosen["metrics"].get("acc"))
         out["best"] = best
     if isinstance(row["final_run_ids"], str):
         out["final"] = _final(store, json.loads(row["final_run_ids"]), req)
+    return out
+
+
+def at_edge(req: TuneRequest, setting: dict, *, margin: float = 0.05) -> list[str]:
+    """The searched ranges whose chosen value lies in the outer `margin` of the range (log space for log ranges):
+    the best may lie beyond, so widen the range there before trusting the choice."""
+    out = []
+    for d in req.space:
+        if d.kind == "choice" or d.name not in setting or d.low is None or d.high is None or d.high <= d.low:
+            continue
+        f = math.log if d.log else float
+        where = (f(setting[d.name]) - f(d.low)) / (f(d.high) - f(d.low))
+        if where <= margin or where >= 1 - margin:
+            out.append(d.name)
     return out
 
 
