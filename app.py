@@ -14,6 +14,7 @@ nav = st.navigation([
     st.Page("pages/run_detail.py", title="Run detail", url_path="run_detail"),
     st.Page("pages/learn.py", title="Learn", url_path="learn"),
     st.Page("pages/reproduce.py", title="Reproduce", url_path="reproduce"),
+    st.Page("pages/tune.py", title="Tune", url_path="tune"),
 ])
 sidebar()
 nav.run()

@@ -73,6 +73,10 @@ def validate(cfg: RunConfig) -> RunConfig:
     sparams = validate_params(strat.params, cfg.params, owner=strat.name)
     run = validate_params(RUN_PARAMS, {k: getattr(cfg, k) for k in (p.name for p in RUN_PARAMS)}, owner="run")
     validation.check(bench, run["val_fraction"])
+    n_exp = bparams.get("n_experiences")
+    if isinstance(n_exp, int) and 0 < n_exp < run["first_experiences"]:  # streams that count their experiences
+        raise BadInput(f"first_experiences={run['first_experiences']} is out of range: {bench.name} has {n_exp} "
+                       f"experiences (n_experiences), expected 0..{n_exp}")
     _hook(strat.check, sparams, bparams, bench, kind="strategies", name=strat.name)
     run = check_run_settings(run, bench=bench, strategy=strat, params=sparams)  # model, normalize, augment, bf16
     if cfg.data_dir is not None and not isinstance(cfg.data_dir, str):

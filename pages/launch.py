@@ -7,7 +7,7 @@ from bench import launch
 from bench.execute import jobs
 from bench.results import queries as q
 from bench.spec.config import RUN_PARAMS
-from ui import forms, own_data, validation
+from ui import forms, own_data, tune_form, validation
 from ui.common import engine, pool_settings, share_url, store
 
 SCENARIOS = {"class": "class-incremental", "task": "task-incremental", "domain": "domain-incremental"}
@@ -106,3 +106,6 @@ if last:
     link = share_url(query)
     if link:
         st.markdown(f"Link to share or bookmark this comparison: [{link}]({link})")
+
+tune_form.section(s, benchmark=bname, scenario=scenario, bparams=bparams, picked=picked, grids=grids, data_dir=data_dir,
+                  run={"epochs": epochs, "device": device, **advanced}, blocked=bool(errors))

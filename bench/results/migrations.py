@@ -113,8 +113,25 @@ def _v3_run_sources(con: duckdb.DuckDBPyConnection) -> None:
         run_id VARCHAR, tool VARCHAR, source VARCHAR, content_hash VARCHAR, step_unit VARCHAR, imported_at DOUBLE)""")
 
 
+def _v4_tunes(con: duckdb.DuckDBPyConnection) -> None:
+    """Version 4: hyperparameter searches (python -m bench tune; bench/results/tunes.py). `tunes` holds one search:
+    what it tuned, its protocol and objective, its budget, the whole request (`spec_json`, enough to run it again),
+    and what it chose; `tune_trials` one row per trial, an ordinary run (runs.sweep_id = the tune id) with the
+    setting the search gave it, its objective as reported to the search, and how the trial ended."""
+    con.execute("""CREATE TABLE IF NOT EXISTS tunes (
+        tune_id VARCHAR PRIMARY KEY, status VARCHAR, error VARCHAR, cancel_requested BOOLEAN DEFAULT FALSE,
+        created_at DOUBLE, started_at DOUBLE, finished_at DOUBLE, host VARCHAR, pid INTEGER,
+        benchmark VARCHAR, scenario VARCHAR, strategy VARCHAR, protocol VARCHAR, objective VARCHAR,
+        first_experiences INTEGER, n_experiences INTEGER, algorithm VARCHAR, scheduler VARCHAR, trials INTEGER,
+        spec_json VARCHAR, best_run_id VARCHAR, best_setting_json VARCHAR, best_objective DOUBLE,
+        final_run_ids VARCHAR, wall_s DOUBLE)""")
+    con.execute("""CREATE TABLE IF NOT EXISTS tune_trials (
+        tune_id VARCHAR, trial INTEGER, run_id VARCHAR, setting_json VARCHAR, objective DOUBLE,
+        experiences INTEGER, outcome VARCHAR)""")
+
+
 # MIGRATIONS[k] takes a store from version k + 1 to version k + 2.
-MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_v2_splits, _v3_run_sources)
+MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_v2_splits, _v3_run_sources, _v4_tunes)
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
 
 

@@ -47,6 +47,10 @@ RUN_PARAMS: tuple[ParamSpec, ...] = (
               help="Fraction of each experience's training data held out as its validation set (seeded by the run's "
                    "seed, stratified by class). Its accuracies are recorded beside the test ones, and sweeps and "
                    "Compare pick settings on them; the test numbers stay the ones reported. 0: no validation split."),
+    ParamSpec(name="first_experiences", type="int", default=0, min=0, max=1000,
+              help="Train and evaluate on the first K experiences of the stream only (0: the whole stream), as the "
+                   "trials of the first-experiences tuning protocol do (python -m bench tune --protocol "
+                   "first-experiences): settings are chosen on what a continual learner has seen by then."),
     # fast path (bench/fastpath.py): same minibatches in the same order, so it is not part of a run's identity
     ParamSpec(name="fast", type="bool", default=True,
               help="Fast data path: training minibatches sliced from whole tensors on the device instead of "
@@ -59,7 +63,7 @@ RUN_PARAMS: tuple[ParamSpec, ...] = (
 # its group and the lessons still find it. "auto" counts as before too: an old stored config read back has the field's
 # default, and validate() resolves augment and normalize, so a validated config names what it ran.
 LATER_SETTINGS: dict[str, object] = {"model": "auto", "augment": "none", "normalize": "none", "bf16": False,
-                                     "val_fraction": 0.0}
+                                     "val_fraction": 0.0, "first_experiences": 0}
 
 
 def without_later_defaults(d: dict) -> dict:
@@ -90,6 +94,7 @@ class RunConfig:
     normalize: str = "auto"
     bf16: bool = False
     val_fraction: float = 0.0
+    first_experiences: int = 0  # 0: the whole stream
     fast: bool = True  # fast path (bench/fastpath.py)
     data_dir: str | None = None
 

@@ -43,9 +43,11 @@ class Recorder(SupervisedPlugin):
     def __init__(self, *, stream: Stream, device: torch.device, eval_every: int,
                  sink: Callable[[dict, dict], None], should_stop: Callable[[], bool] = lambda: False,
                  run_fields: dict | None = None, joint: bool = False,
-                 flush_seconds: float = 2.0, eval_batch: int = 2048) -> None:
+                 flush_seconds: float = 2.0, eval_batch: int = 2048,
+                 on_experience_end: Callable[[int, dict], None] | None = None) -> None:
         """`run_fields` go to the store with the first write (device, sizes); `joint`: the strategy trains on the
-        whole stream at once, so its one end-of-training row is the matrix's last."""
+        whole stream at once, so its one end-of-training row is the matrix's last; `on_experience_end(exp,
+        accuracies)` hears each end-of-experience evaluation (split -> accuracy per experience)."""
         super().__init__()
         self.stream = stream
         self.device = device
@@ -59,6 +61,7 @@ class Recorder(SupervisedPlugin):
         self.per_class = stream.info.get("class_recall", True)
         self.probe = stream.probe(device) if stream.probe is not None else None  # the stream's own measures
         self.joint = joint
+        self.on_experience_end = on_experience_end
         self.last_exp = len(stream.experiences) - 1
         self.point = 0
         self.iteration = 0
@@ -179,8 +182,11 @@ class Recorder(SupervisedPlugin):
 
     def after_training_exp(self, strategy, **kwargs) -> None:
         self._close_window()
-        for split, accs in self.evaluate(strategy.model, kind="end").items():
-            self.matrices.setdefault(split, {})[self.current_exp] = accs
+        accs = self.evaluate(strategy.model, kind="end")
+        for split, row in accs.items():
+            self.matrices.setdefault(split, {})[self.current_exp] = row
+        if self.on_experience_end is not None:
+            self.on_experience_end(self.current_exp, accs)
         # A store access costs tens of ms, as much as a small run's training: between experiences write on the
         # usual cadence only; the runner writes what is left, with the run's results, in one last access.
         if time.monotonic() - self._last_flush > self.flush_seconds:

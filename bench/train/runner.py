@@ -10,7 +10,7 @@ import traceback
 import uuid
 import warnings
 from dataclasses import replace
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 import torch
@@ -104,9 +104,11 @@ def new_run_row(cfg: RunConfig, *, run_id: str | None = None, status: Status, sw
 
 
 def run(cfg: RunConfig, *, store: Store, run_id: str | None = None, sweep_id: str | None = None,
-        avalanche_eval: bool = False) -> dict:
+        avalanche_eval: bool = False, on_experience: Callable[[int, dict], None] | None = None) -> dict:
     """Validate and execute one run, recording it in `store`. Never raises for a run that fails:
-    the failure is recorded and returned. Bad configs raise BadInput before anything is written."""
+    the failure is recorded and returned. Bad configs raise BadInput before anything is written.
+    `on_experience(exp, accuracies)` is called after each experience's evaluation with split -> accuracy per
+    experience (a tuning trial reports its objective there; raising RunCancelled from it cancels the run)."""
     cfg = validate(cfg)
     if run_id is None:
         row = new_run_row(cfg, status=Status.RUNNING, sweep_id=sweep_id)
@@ -124,7 +126,8 @@ def run(cfg: RunConfig, *, store: Store, run_id: str | None = None, sweep_id: st
             warnings.simplefilter("ignore", category=DeprecationWarning)
             warnings.simplefilter("ignore", category=FutureWarning)
             warnings.showwarning = lambda *a, **k: None  # Avalanche's @deprecated re-enables its own warnings
-            result.update(_execute(cfg, store=store, run_id=run_id, avalanche_eval=avalanche_eval, state=state))
+            result.update(_execute(cfg, store=store, run_id=run_id, avalanche_eval=avalanche_eval, state=state,
+                                   on_experience=on_experience))
         status = Status.FINISHED
     except RunCancelled:
         status, result["error"] = Status.CANCELLED, "cancelled by the user"
@@ -149,7 +152,21 @@ def device_name(requested: str) -> str:
     return str(requested)
 
 
-def _execute(cfg: RunConfig, *, store: Store, run_id: str, avalanche_eval: bool, state: dict) -> dict:
+def first_experiences(stream: Stream, k: int) -> Stream:
+    """The stream's first `k` experiences (the run setting first_experiences; 0 keeps the whole stream)."""
+    n = len(stream.experiences)
+    if k == 0:
+        return stream
+    if k > n:
+        from bench.spec.params import BadInput
+
+        raise BadInput(f"first_experiences={k} is out of range: {stream.benchmark} has {n} experiences, "
+                       f"expected 0..{n}")
+    return replace(stream, experiences=stream.experiences[:k], info={**stream.info, "stream_experiences": n})
+
+
+def _execute(cfg: RunConfig, *, store: Store, run_id: str, avalanche_eval: bool, state: dict,
+             on_experience: Callable[[int, dict], None] | None = None) -> dict:
     t0 = time.perf_counter()
     # Small models run fastest on one thread, and parallel workers must not fight over cores.
     torch.set_num_threads(int(os.environ.get("BENCH_TORCH_THREADS", "1")))
@@ -158,7 +175,7 @@ def _execute(cfg: RunConfig, *, store: Store, run_id: str, avalanche_eval: bool,
     bench, strat = get_benchmark(cfg.benchmark), get_strategy(cfg.strategy)
     seed_everything(cfg.seed)
     stream = bench.build(cfg.benchmark_params, cfg.scenario, seed=cfg.seed, data_dir=cfg.data_dir)
-    stream = normalized(stream, bench, cfg.normalize)
+    stream = first_experiences(normalized(stream, bench, cfg.normalize), cfg.first_experiences)
     stream = validation.hold_out(stream, cfg.val_fraction, seed=cfg.seed)
     n_exp = len(stream.experiences)
     model = (strat.make_model(stream, cfg.params) if strat.make_model else
@@ -171,6 +188,7 @@ def _execute(cfg: RunConfig, *, store: Store, run_id: str, avalanche_eval: bool,
     recorder = Recorder(stream=stream, device=device, eval_every=eval_every,
                         sink=lambda rows, fields: store.write(run_id, rows, fields),
                         should_stop=lambda: store.cancel_requested(run_id), joint=strat.trains_jointly,
+                        on_experience_end=on_experience,
                         run_fields={"device": str(device), "n_experiences": n_exp, "est_iterations": est})
     try:
         return _train(cfg, store=store, run_id=run_id, avalanche_eval=avalanche_eval, recorder=recorder,
