@@ -113,8 +113,19 @@ def _v3_run_sources(con: duckdb.DuckDBPyConnection) -> None:
         run_id VARCHAR, tool VARCHAR, source VARCHAR, content_hash VARCHAR, step_unit VARCHAR, imported_at DOUBLE)""")
 
 
+def _v4_resumes(con: duckdb.DuckDBPyConnection) -> None:
+    """Version 4: resumable runs (bench/execute/resume.py). `runs.resumed_from_exp`: the experience whose checkpoint
+    the run's latest attempt restored (-1: it started over; NULL: never resumed); `run_resumes`: one row per time an
+    interrupted run was re-queued, with why it stopped, who re-queued it (auto or user) and the checkpoint it had
+    then."""
+    con.execute("ALTER TABLE runs ADD COLUMN resumed_from_exp INTEGER")
+    con.execute("""CREATE TABLE IF NOT EXISTS run_resumes (
+        run_id VARCHAR, attempt INTEGER, requested_at DOUBLE, requested_by VARCHAR, reason VARCHAR,
+        checkpoint_exp INTEGER)""")
+
+
 # MIGRATIONS[k] takes a store from version k + 1 to version k + 2.
-MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_v2_splits, _v3_run_sources)
+MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_v2_splits, _v3_run_sources, _v4_resumes)
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
 
 

@@ -12,6 +12,7 @@ SCENARIOS = ("class", "task", "domain")
 DEVICES = ("auto", "cpu", "cuda")
 AUGMENTS = ("auto", "none", "crop_flip")  # bench/train/augment.py
 NORMALIZATIONS = ("auto", "none", "mean_std")  # bench/models/nets.py Normalize, the stream's declared statistics
+CHECKPOINT_KEEPS = ("none", "last", "all")  # what is left of a run's checkpoints when it ends
 
 # Settings every run has, declared once like strategy and benchmark parameters.
 RUN_PARAMS: tuple[ParamSpec, ...] = (
@@ -47,6 +48,14 @@ RUN_PARAMS: tuple[ParamSpec, ...] = (
               help="Fraction of each experience's training data held out as its validation set (seeded by the run's "
                    "seed, stratified by class). Its accuracies are recorded beside the test ones, and sweeps and "
                    "Compare pick settings on them; the test numbers stay the ones reported. 0: no validation split."),
+    # checkpoints and resume (bench/train/checkpoint.py, bench/execute/resume.py): how a run is kept, not what it is
+    ParamSpec(name="keep_checkpoints", type="str", default="none", choices=CHECKPOINT_KEEPS,
+              help="A run checkpoints its whole state at every experience end, so an interrupted run resumes from its "
+                   "last finished experience. When it ends: none deletes them, last keeps the final one, all keeps "
+                   "one per experience."),
+    ParamSpec(name="max_resumes", type="int", default=2, min=0, max=20,
+              help="How many times a run whose process died (a killed worker, a lost Ray task) is re-queued "
+                   "automatically to resume from its last checkpoint; 0: only by hand (python -m bench resume)."),
     # fast path (bench/fastpath.py): same minibatches in the same order, so it is not part of a run's identity
     ParamSpec(name="fast", type="bool", default=True,
               help="Fast data path: training minibatches sliced from whole tensors on the device instead of "
@@ -60,6 +69,10 @@ RUN_PARAMS: tuple[ParamSpec, ...] = (
 # default, and validate() resolves augment and normalize, so a validated config names what it ran.
 LATER_SETTINGS: dict[str, object] = {"model": "auto", "augment": "none", "normalize": "none", "bf16": False,
                                      "val_fraction": 0.0}
+
+
+# How a run is kept and restarted, not what it computes: never part of its group or config key.
+NOT_IDENTITY = ("keep_checkpoints", "max_resumes")
 
 
 def without_later_defaults(d: dict) -> dict:
@@ -90,6 +103,8 @@ class RunConfig:
     normalize: str = "auto"
     bf16: bool = False
     val_fraction: float = 0.0
+    keep_checkpoints: str = "none"
+    max_resumes: int = 2
     fast: bool = True  # fast path (bench/fastpath.py)
     data_dir: str | None = None
 
@@ -129,6 +144,8 @@ class RunConfig:
         d.pop("device")
         d.pop("data_dir")
         d.pop("fast")  # fast path: identical results, same group
+        for k in NOT_IDENTITY:
+            d.pop(k)
         without_later_defaults(d)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -138,6 +155,8 @@ class RunConfig:
         d.pop("device")
         d.pop("data_dir")
         d.pop("fast")  # fast path: identical results, same config
+        for k in NOT_IDENTITY:
+            d.pop(k)
         without_later_defaults(d)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
