@@ -233,29 +233,10 @@ def _train(cfg: RunConfig, *, store: Store, run_id: str, avalanche_eval: bool, r
     prior = keeper.start(strategy, resume=resume) or {}  # the time and memory of the run before it was interrupted
     if not prior:
         recorder.evaluate_initial(strategy.model.to(device))
-    benchmark = to_avalanche(stream)
-    reference = []
-    t_train = time.perf_counter()
-
-    def peak_mb() -> float:
-        now = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else peak_rss_mb()
-        return max(now, prior.get("peak_memory_mb", 0.0))
-
-    def spent() -> dict:
-        return {"time_s": time.perf_counter() - t0 + prior.get("time_s", 0.0), "peak_memory_mb": peak_mb(),
-                "train_time_s": time.perf_counter() - t_train + prior.get("train_time_s", 0.0)}
-
+    spent = _Spent(t0=t0, device=device, prior=prior)
     try:
-        if strat.trains_jointly:
-            strategy.train(benchmark.train_stream, num_workers=0)
-        else:
-            for k, exp in enumerate(benchmark.train_stream):
-                if k <= prior.get("exp", -1):
-                    continue  # trained before the interruption
-                strategy.train(exp, num_workers=0)
-                if avalanche_eval:
-                    reference.append(strategy.eval(benchmark.test_stream, num_workers=0))
-                keeper.save(strategy, k, spent)
+        reference = _train_stream(strategy, to_avalanche(stream), keeper=keeper, first=prior.get("exp", -1) + 1,
+                                  joint=strat.trains_jointly, avalanche_eval=avalanche_eval, spent=spent)
     except Exception:
         keeper.finish()  # a failed or cancelled run is never resumed
         raise
@@ -285,6 +266,39 @@ def _train(cfg: RunConfig, *, store: Store, run_id: str, avalanche_eval: bool, r
     if avalanche_eval:
         out["avalanche"] = reference
     return out
+
+
+class _Spent:
+    """Time and peak memory since the run began, those of the attempts before an interruption included."""
+
+    def __init__(self, *, t0: float, device: torch.device, prior: dict) -> None:
+        self.t0, self.t_train, self.device, self.prior = t0, time.perf_counter(), device, prior
+
+    def __call__(self) -> dict:
+        now = time.perf_counter()
+        peak = (torch.cuda.max_memory_allocated(self.device) / 2**20 if self.device.type == "cuda" else
+                peak_rss_mb())
+        return {"time_s": now - self.t0 + self.prior.get("time_s", 0.0),
+                "train_time_s": now - self.t_train + self.prior.get("train_time_s", 0.0),
+                "peak_memory_mb": max(peak, self.prior.get("peak_memory_mb", 0.0))}
+
+
+def _train_stream(strategy, benchmark, *, keeper: RunCheckpoints, first: int, joint: bool, avalanche_eval: bool,
+                  spent: _Spent) -> list:
+    """Train experience `first` onwards (the earlier ones were trained before an interruption), checkpointing at
+    every experience end; returns Avalanche's own evaluations when asked for."""
+    if joint:
+        strategy.train(benchmark.train_stream, num_workers=0)
+        return []
+    reference = []
+    for k, exp in enumerate(benchmark.train_stream):
+        if k < first:
+            continue
+        strategy.train(exp, num_workers=0)
+        if avalanche_eval:
+            reference.append(strategy.eval(benchmark.test_stream, num_workers=0))
+        keeper.save(strategy, k, spent)
+    return reference
 
 
 def _split_metrics(recorder: Recorder, split: str, scenario: str) -> tuple[list, dict]:
