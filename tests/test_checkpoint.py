@@ -217,3 +217,18 @@ def _torch_saved(obj) -> bytes:
     buf = io.BytesIO()
     torch.save(obj, buf)
     return buf.getvalue()
+
+
+@pytest.mark.slow
+def test_a_resnet18_cifar_run_with_augmentation_resumes_exactly(tmp_path):
+    """BatchNorm's running statistics, the augmentation plugin's generator and DER's replayed logits on the CIFAR
+    recipe (crop_flip and mean_std by default on split-cifar10)."""
+    from test_torchvision_sets import write_cifar10
+
+    write_cifar10(tmp_path / "data")
+    store = Store(tmp_path / "s.duckdb")
+    cfg = _cfg("der", benchmark="split-cifar10", model="resnet18", batch_size=4, data_dir=str(tmp_path / "data"),
+               params={"mem_size": 12, "batch_size_mem": 4})
+    whole = run(cfg, store=store)
+    assert validate(cfg).augment == "crop_flip" and whole["metrics"]["augmented_batches"] > 0
+    _same_run(whole, _resume_from(store, cfg, whole["run_id"], 2))

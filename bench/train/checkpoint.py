@@ -114,9 +114,47 @@ def capture(strategy, *, name: str, recorder, exp: int, run: dict) -> dict:
     if lost:
         raise CheckpointError(f"strategy {name!r} keeps state a checkpoint cannot hold: {', '.join(lost[:4])}")
     tree["adapter"] = _plain(adapter.capture(strategy) if adapter.capture else {})
-    tree["recorder"] = _plain(recorder.state_dict())
+    state = recorder.state_dict()
+    tree["recorder"] = _plain({**state, "rows": {t: columns(rows) for t, rows in state["rows"].items()}})
     tree["rng"] = rng_state()
     return tree
+
+
+def columns(rows: list[dict]) -> dict:
+    """A table of row dicts as columns: numbers as one tensor each, strings as codes into their few values. Thousands
+    of unwritten rows would otherwise be thousands of small objects to pickle at every experience end (most of a
+    small run's checkpoint time)."""
+    keys = list(rows[0]) if rows else []
+    out: dict = {"keys": keys, "n": len(rows), "cols": []}
+    for k in keys:
+        values = [r[k] for r in rows]
+        kinds = {type(v) for v in values}
+        if kinds == {int}:
+            out["cols"].append({"int": torch.tensor(values, dtype=torch.int64)})
+        elif kinds == {float}:
+            out["cols"].append({"float": torch.tensor(values, dtype=torch.float64)})
+        elif kinds == {str}:
+            vocab = sorted(set(values))
+            index = {v: i for i, v in enumerate(vocab)}
+            out["cols"].append({"str": torch.tensor([index[v] for v in values], dtype=torch.int64), "vocab": vocab})
+        else:
+            out["cols"].append({"any": values})
+    return out
+
+
+def rows_of(table: dict) -> list[dict]:
+    cols = []
+    for c in table["cols"]:
+        if "int" in c:
+            cols.append(c["int"].tolist())
+        elif "float" in c:
+            cols.append(c["float"].tolist())
+        elif "str" in c:
+            cols.append([c["vocab"][i] for i in c["str"].tolist()])
+        else:
+            cols.append(c["any"])
+    return [dict(zip(table["keys"], values, strict=True)) for values in zip(*cols, strict=True)] if cols else \
+        [{} for _ in range(table["n"])]
 
 
 def _plain(value: Any) -> Any:
@@ -163,7 +201,8 @@ def restore(strategy, tree: dict, *, name: str, recorder, device: torch.device, 
     adapter = ADAPTERS.get(name, Adapter())
     if adapter.restore:
         adapter.restore(strategy, _unplain(tree["adapter"]))
-    recorder.load_state_dict(_unplain(tree["recorder"]))
+    state = _unplain(tree["recorder"])
+    recorder.load_state_dict({**state, "rows": {t: rows_of(c) for t, c in state["rows"].items()}})
     set_rng_state(tree["rng"])
     return {**run, "exp": int(tree["exp"])}
 

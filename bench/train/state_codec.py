@@ -195,6 +195,9 @@ class Encoder:
                 factory = getattr(v.default_factory, "__name__", None)
                 out["factory"] = factory if factory in DEFAULT_FACTORIES else None
             return out
+        if type(v) in (list, tuple) and len(v) > 16 and all(type(x) is int for x in v) and \
+                all(-2**63 <= x < 2**63 for x in v):  # python's random state: 625 ints, one tensor
+            return {TAG: "ints", "kind": type(v).__name__, "v": torch.tensor(v, dtype=torch.int64)}
         if isinstance(v, (list, tuple, set, frozenset)):
             items = list(v)
             if isinstance(v, (set, frozenset)):
@@ -401,6 +404,8 @@ class Decoder:
             return t.detach().as_strided(e["size"], e["stride"], e["offset"])
         if tag == "dict":
             return self._dict(e, current, path)
+        if tag == "ints":
+            return tuple(e["v"].tolist()) if e["kind"] == "tuple" else e["v"].tolist()
         if tag in ("tuple", "set"):
             items = [self.decode(x, None, [*path, i]) for i, x in enumerate(e["v"])]
             return tuple(items) if tag == "tuple" else set(items)
