@@ -133,7 +133,7 @@ def _dead_pid() -> int:
 
 def _add(store: Store, run_id: str, status: str, **fields) -> None:
     cfg = RunConfig(benchmark="split-digits", scenario="class", strategy=fields.pop("strategy", "naive"),
-                    seed=fields.pop("seed", 0))
+                    seed=fields.pop("seed", 0), max_resumes=fields.pop("max_resumes", 2))
     store.insert_runs([{"run_id": run_id, "group_id": cfg.group_key(), "benchmark": cfg.benchmark,
                         "scenario": cfg.scenario, "strategy": cfg.strategy, "seed": cfg.seed,
                         "config_json": cfg.to_json(), "status": status, "created_at": time.time(),
@@ -151,7 +151,8 @@ def busy(store) -> Store:
                "\n\nTraceback (most recent call last): ...")
     _add(store, "running00001", "running", strategy="replay", started_at=now - 4, n_experiences=5, current_exp=2,
          iteration=20, est_iterations=50, worker_pid=os.getpid())
-    _add(store, "orphan000001", "running", strategy="lwf", started_at=now - 30, worker_pid=_dead_pid())
+    # max_resumes=0: reaped, it stays interrupted (tests/test_resume.py: otherwise it is queued again to resume)
+    _add(store, "orphan000001", "running", strategy="lwf", started_at=now - 30, worker_pid=_dead_pid(), max_resumes=0)
     _add(store, "queued000001", "queued", strategy="gem")
     return store
 

@@ -11,8 +11,10 @@ from bench.spec.config import RunConfig
 
 pytestmark = pytest.mark.slow
 
-QUICK = RunConfig(benchmark="split-digits", scenario="class", strategy="naive", epochs=1)
-LONG = RunConfig(benchmark="split-mnist-lite", scenario="class", strategy="naive", epochs=200, eval_every=500)
+# max_resumes=0: a killed worker's run stays interrupted here (tests/test_resume.py shows it resumed otherwise)
+QUICK = RunConfig(benchmark="split-digits", scenario="class", strategy="naive", epochs=1, max_resumes=0)
+LONG = RunConfig(benchmark="split-mnist-lite", scenario="class", strategy="naive", epochs=200, eval_every=500,
+                 max_resumes=0)
 
 
 def wait_status(store, run_id, wanted, timeout=120):

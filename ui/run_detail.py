@@ -12,7 +12,7 @@ from bench.results import importers
 from bench.results import queries as q
 from bench.results.store import Store
 from bench.spec.status import RESULT_STATUSES, TERMINAL, Status
-from ui import facts
+from ui import facts, resume
 from ui.common import fmt_seconds, plain_error, show_chart
 
 
@@ -40,6 +40,7 @@ def show(s: Store, run_id: str, *, live: bool) -> None:
                 f"{src.get('step_unit', '?')}s. The bench did not train it and never re-runs it.")
     elif row["status"] not in RESULT_STATUSES:
         st.info(f"This run is {row['status']}.")
+    resume.section(s, row)
 
     mdf = q.run_metrics(s, [run_id])
     m = dict(zip(mdf.metric, mdf.value, strict=True)) if row["status"] in RESULT_STATUSES else {}

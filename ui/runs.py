@@ -8,6 +8,7 @@ from bench.execute import jobs
 from bench.results import queries as q
 from bench.spec.labels import run_label
 from bench.spec.status import RESULT_STATUSES, STATUSES, TERMINAL, Status
+from ui import resume
 from ui.common import POLL_S, fmt_seconds, plain_error, pool_settings, store
 from ui.compare import progress_text
 
@@ -56,6 +57,7 @@ def live() -> None:
                 jobs.cancel(s, r.run_id)
                 st.toast(f"Cancelling {r.strategy} · seed {r.seed}")  # the next poll shows its new status
     st.subheader("All runs")
+    resume.interrupted(s, df)
     st.dataframe(table(df), hide_index=True, column_config=COLUMNS, key="runs.table")
     failed = df[df.status == Status.FAILED]
     if not failed.empty:

@@ -12,7 +12,7 @@ from bench.spec.params import BadInput
 
 EXIT_BAD_INPUT = 2
 # The command modules, in the order `--help` lists their commands.
-COMMAND_MODULES = ("runs", "imports", "report", "reproduce", "tune")
+COMMAND_MODULES = ("runs", "resume", "imports", "report", "reproduce", "tune")
 
 
 class Parser(argparse.ArgumentParser):

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from bench.execute import resume
 from bench.registry import validate
 from bench.results.store import Store
 from bench.spec.config import RunConfig
@@ -85,7 +86,8 @@ def pid_alive(pid: int | None) -> bool:
 
 
 def reap(store: Store, *, stale_s: float = 60.0) -> int:
-    """Mark runs shown as running whose worker is gone as interrupted. Returns how many."""
+    """Mark runs shown as running whose worker is gone as interrupted (and queue them again to resume, within their
+    max_resumes: bench/execute/resume.py). Returns how many."""
     host = socket.gethostname()
     df = store.running()
     now, n = time.time(), 0
@@ -93,8 +95,7 @@ def reap(store: Store, *, stale_s: float = 60.0) -> int:
         dead = (r.host == host and not pid_alive(r.worker_pid)) or (
             r.host != host and r.heartbeat_at is not None and now - r.heartbeat_at > stale_s)
         if dead:
-            store.update_run(r.run_id, status=Status.INTERRUPTED, finished_at=now,
-                             error="interrupted: the process running it stopped before the run finished")
+            resume.interrupt(store, r.run_id, "the process running it stopped before the run finished", crashed=True)
             n += 1
     return n
 
@@ -131,7 +132,7 @@ def worker_loop(store_path: str, *, exit_when_idle: bool = False, gpu: int | Non
             time.sleep(POLL_S)
             continue
         try:
-            run(RunConfig.from_dict(job["config"]), store=store, run_id=job["run_id"])
+            run(RunConfig.from_dict(job["config"]), store=store, run_id=job["run_id"], resume=job["resume"])
         except Exception as exc:  # e.g. a config that no longer validates: never kill the worker
             store.update_run(job["run_id"], status=Status.FAILED, finished_at=time.time(),
                              error=f"{type(exc).__name__}: {exc}", device=_device_of(job["config"]))
@@ -184,7 +185,7 @@ def run_pool(store_path: str, *, workers: int, exit_when_idle: bool = False) -> 
                 if p.is_alive():
                     continue
                 if p.exitcode != 0:
-                    _interrupt_runs_of(store, p.pid, f"the worker process died (exit code {p.exitcode})")
+                    _interrupt_runs_of(store, p.pid, f"the worker process died (exit code {p.exitcode})", crashed=True)
                     procs[slot] = start(slot)
                 elif exit_when_idle:
                     del procs[slot]
@@ -198,12 +199,12 @@ def run_pool(store_path: str, *, workers: int, exit_when_idle: bool = False) -> 
         for p in procs.values():
             p.join(5)
             if p.pid:
-                _interrupt_runs_of(store, p.pid, "the worker pool was stopped")
+                _interrupt_runs_of(store, p.pid, "the worker pool was stopped", crashed=False)
 
 
-def _interrupt_runs_of(store: Store, pid: int, why: str) -> None:
+def _interrupt_runs_of(store: Store, pid: int, why: str, *, crashed: bool) -> None:
     for run_id in store.running_on(host=socket.gethostname(), pid=pid):
-        store.update_run(run_id, status=Status.INTERRUPTED, finished_at=time.time(), error=f"interrupted: {why}")
+        resume.interrupt(store, run_id, why, crashed=crashed)
 
 
 def _gpu_count() -> int:
@@ -290,7 +291,7 @@ def run_local(store: Store, run_ids: list[str], *, workers: int) -> Iterator[str
             for p in procs:
                 if not p.is_alive() and p.exitcode not in (0, None) and p.pid not in reaped:
                     reaped.add(p.pid)
-                    _interrupt_runs_of(store, p.pid, f"the worker process died (exit code {p.exitcode})")
+                    _interrupt_runs_of(store, p.pid, f"the worker process died (exit code {p.exitcode})", crashed=True)
             if pending and not any(p.is_alive() for p in procs):
                 # our workers are gone; anything still queued gets a fresh worker
                 if store.queued(pending):
@@ -304,3 +305,5 @@ def run_local(store: Store, run_ids: list[str], *, workers: int) -> Iterator[str
             if p.is_alive():
                 p.terminate()
             p.join(5)
+            if p.pid and p.pid not in reaped:  # stopped, not crashed: resumed only when asked
+                _interrupt_runs_of(store, p.pid, "the sweep was stopped", crashed=False)

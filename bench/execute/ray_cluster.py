@@ -5,6 +5,11 @@ Workers on other machines cannot write the store file, so each task runs the ord
 the relay into the store every fraction of a second, which keeps progress live on the Runs page. Cancel
 requests travel the other way: the driver copies the store's cancel flags into the relay, the task's
 recorder polls them as it does the store's.
+
+Checkpoints travel the same way: a task's checkpoint bytes go through the relay to the submitting machine, which
+writes them next to its store; a task that resumes an interrupted run gets its latest checkpoint with the task's
+arguments. A lost task (its worker or node died) is queued again to resume, like a killed local worker
+(bench/execute/resume.py).
 """
 from __future__ import annotations
 
@@ -13,17 +18,26 @@ import socket
 import time
 from typing import Iterator
 
+from bench.execute import resume
 from bench.results.store import Store
-from bench.spec.status import TERMINAL, Status
+from bench.spec.status import TERMINAL
 
 DRAIN_S = 0.25
 
 
 class RelaySink:
-    """The store interface the runner needs (update_run, write, cancel_requested), over a Ray actor."""
+    """The store interface the runner needs (update_run, write, cancel_requested, truncate_run, checkpoint_sink), over
+    a Ray actor. `checkpoint`: the (experience, bytes) of the latest checkpoint of the run this task resumes."""
 
-    def __init__(self, relay) -> None:
+    def __init__(self, relay, *, checkpoint: tuple[int, bytes] | None = None) -> None:
         self.relay = relay
+        self.checkpoint = checkpoint
+
+    def truncate_run(self, run_id: str, *, point: int, iteration: int) -> None:
+        self.relay.push.remote(("truncate", run_id, None, {"point": point, "iteration": iteration}))
+
+    def checkpoint_sink(self, run_id: str) -> "RelayCheckpoints":
+        return RelayCheckpoints(self.relay, run_id, self.checkpoint)
 
     def update_run(self, run_id: str, **fields) -> None:
         self.relay.push.remote(("update", run_id, None, fields))
@@ -35,6 +49,22 @@ class RelaySink:
         import ray
 
         return ray.get(self.relay.is_cancelled.remote(run_id))
+
+
+class RelayCheckpoints:
+    """A run's checkpoint sink on a Ray worker: saves and the final pruning go to the submitting machine's files."""
+
+    def __init__(self, relay, run_id: str, latest: tuple[int, bytes] | None) -> None:
+        self.relay, self.run_id, self._latest = relay, run_id, latest
+
+    def latest(self) -> tuple[int, bytes] | None:
+        return self._latest
+
+    def save(self, exp: int, data: bytes, *, keep_all: bool = False) -> None:
+        self.relay.push.remote(("checkpoint", self.run_id, None, {"exp": exp, "data": data, "keep_all": keep_all}))
+
+    def finish(self, keep: str) -> None:
+        self.relay.push.remote(("finish", self.run_id, None, {"keep": keep}))
 
 
 class _Relay:
@@ -60,13 +90,14 @@ class _Relay:
         return run_id in self.cancelled
 
 
-def _task(config: dict, run_id: str, relay) -> dict:
+def _task(config: dict, run_id: str, relay, resume: bool = False, checkpoint: tuple | None = None) -> dict:
     import ray
 
     from bench.spec.config import RunConfig
     from bench.train.runner import run
 
-    result = run(RunConfig.from_dict(config), store=RelaySink(relay), run_id=run_id)
+    result = run(RunConfig.from_dict(config), store=RelaySink(relay, checkpoint=checkpoint), run_id=run_id,
+                 resume=resume)
     ray.get(relay.ping.remote())  # every row pushed above has reached the relay before we report done
     return {"run_id": run_id, "status": result["status"]}
 
@@ -86,6 +117,12 @@ def _apply(store: Store, messages: list) -> None:
     for kind, run_id, rows, fields in messages:
         if kind == "write":
             store.write(run_id, rows, fields)
+        elif kind == "truncate":
+            store.truncate_run(run_id, **fields)
+        elif kind == "checkpoint":
+            store.checkpoint_sink(run_id).save(fields["exp"], fields["data"], keep_all=fields["keep_all"])
+        elif kind == "finish":
+            store.checkpoint_sink(run_id).finish(fields["keep"])
         else:
             store.update_run(run_id, **fields)
 
@@ -111,12 +148,15 @@ class RayDriver:
             return False
         device = job["config"].get("device", "auto")
         gpus = 1 if device == "cuda" or (device == "auto" and self.has_gpu) else 0
-        ref = self.task.options(num_cpus=1, num_gpus=gpus, max_retries=0).remote(job["config"], run_id, self.relay)
+        checkpoint = self.store.checkpoint_sink(run_id).latest() if job["resume"] else None
+        ref = self.task.options(num_cpus=1, num_gpus=gpus, max_retries=0).remote(
+            job["config"], run_id, self.relay, job["resume"], checkpoint)
         self.refs[ref] = run_id
         return True
 
     def step(self, timeout: float = DRAIN_S) -> list[str]:
-        """Relay pending rows and cancel flags; return the runs that ended since the last step."""
+        """Relay pending rows and cancel flags; return the runs that ended since the last step (a lost run queued
+        again to resume has not ended)."""
         import ray
 
         done, _ = ray.wait(list(self.refs), timeout=timeout, num_returns=1) if self.refs else ([], [])
@@ -132,7 +172,8 @@ class RayDriver:
                 ray.get(ref)
             except Exception as exc:  # the task itself died (worker crash, node lost, ray.cancel)
                 self._drain()
-                _mark_lost(self.store, run_id, exc)
+                if _mark_lost(self.store, run_id, exc, crashed=True) is not None:
+                    continue  # queued again: it resumes
             ended.append(run_id)
         return ended
 
@@ -146,7 +187,7 @@ class RayDriver:
 
         for ref, run_id in self.refs.items():
             ray.cancel(ref, force=True)
-            _mark_lost(self.store, run_id, RuntimeError("the submitting process stopped"))
+            _mark_lost(self.store, run_id, RuntimeError("the submitting process stopped"), crashed=False)
         self.refs.clear()
         ray.kill(self.relay)
 
@@ -159,6 +200,8 @@ def run_ray(store: Store, run_ids: list[str], *, address: str | None = None) -> 
             driver.submit(run_id)
         while driver.refs:
             yield from driver.step()
+            for run_id in store.queued(run_ids):  # a lost task queued again to resume
+                driver.submit(run_id)
     finally:
         driver.close()
 
@@ -178,8 +221,10 @@ def serve(store: Store, *, address: str | None = None, exit_when_idle: bool = Fa
         driver.close()
 
 
-def _mark_lost(store: Store, run_id: str, exc: Exception) -> None:
+def _mark_lost(store: Store, run_id: str, exc: Exception, *, crashed: bool) -> int | None:
+    """Mark a run whose task is gone interrupted (a crashed one is queued again: returns its attempt)."""
     row = store.run_row(run_id)
-    if row is not None and row["status"] not in TERMINAL:
-        store.update_run(run_id, status=Status.INTERRUPTED, finished_at=time.time(),
-                         error=f"interrupted: the Ray task was lost ({type(exc).__name__}: {str(exc)[:200]})")
+    if row is None or row["status"] in TERMINAL:
+        return None
+    first = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return resume.interrupt(store, run_id, f"the Ray task was lost ({type(exc).__name__}: {first})", crashed=crashed)

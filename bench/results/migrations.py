@@ -130,8 +130,20 @@ def _v4_tunes(con: duckdb.DuckDBPyConnection) -> None:
         experiences INTEGER, outcome VARCHAR)""")
 
 
+def _v5_resumes(con: duckdb.DuckDBPyConnection) -> None:
+    """Version 5: resumable runs (bench/execute/resume.py). `runs.resumed_from_exp`: the experience whose checkpoint
+    the run's latest attempt restored (-1: it started over; NULL: never resumed); `run_resumes`: one row per time an
+    interrupted run was re-queued, with why it stopped, who re-queued it (auto or user) and the checkpoint it had
+    then."""
+    con.execute("ALTER TABLE runs ADD COLUMN resumed_from_exp INTEGER")
+    con.execute("""CREATE TABLE IF NOT EXISTS run_resumes (
+        run_id VARCHAR, attempt INTEGER, requested_at DOUBLE, requested_by VARCHAR, reason VARCHAR,
+        checkpoint_exp INTEGER)""")
+
+
 # MIGRATIONS[k] takes a store from version k + 1 to version k + 2.
-MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_v2_splits, _v3_run_sources, _v4_tunes)
+MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_v2_splits, _v3_run_sources, _v4_tunes,
+                                                                       _v5_resumes)
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
 
 

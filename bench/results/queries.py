@@ -412,3 +412,9 @@ def selected_groups(store: Store, run_ids: list[str]) -> pd.DataFrame:
     groups_df = groups(store, group_ids=sorted(set(sel.group_id)))
     done = sel[sel.status.isin(RESULT_STATUSES)].groupby("group_id").size()
     return groups_df.assign(n_finished=groups_df.group_id.map(done).fillna(0).astype(int))
+
+
+def run_resumes(store: Store, run_ids: list[str]) -> pd.DataFrame:
+    """Every time the given runs were queued again after an interruption, oldest first (bench/execute/resume.py)."""
+    return store.query("SELECT run_id, attempt, requested_at, requested_by, reason, checkpoint_exp FROM run_resumes "
+                       "WHERE list_contains(?, run_id) ORDER BY run_id, attempt", [run_ids])

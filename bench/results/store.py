@@ -27,6 +27,7 @@ import duckdb
 import pandas as pd
 
 from bench.results import migrations
+from bench.results.checkpoint_files import CheckpointFiles, root_of
 from bench.results.migrations import SCHEMA_VERSION
 from bench.spec.params import BadInput
 from bench.spec.status import Status
@@ -35,14 +36,17 @@ __all__ = ["DEFAULT_STORE", "ROW_TABLES", "RUN_COLUMNS", "SCHEMA_VERSION", "SPLI
 
 DEFAULT_STORE = Path("results") / "bench.duckdb"
 
-ROW_TABLES = ("evaluations", "class_recall", "train_curve", "probes", "run_metrics", "run_sources")
+ROW_TABLES = ("evaluations", "class_recall", "train_curve", "probes", "run_metrics", "run_sources", "run_resumes")
 SPLITS = ("test", "val")  # the `split` of evaluation, class-recall and run-metric rows
 RUN_COLUMNS = (
     "run_id", "group_id", "sweep_id", "benchmark", "scenario", "strategy", "family", "seed", "config_json",
     "status", "error", "cancel_requested", "created_at", "started_at", "first_iteration_at", "finished_at",
     "heartbeat_at",
     "device", "host", "worker_pid", "n_experiences", "current_exp", "iteration", "est_iterations",
+    "resumed_from_exp",
 )
+# The tables whose rows a run records while it trains, by what orders them (what a resumed run truncates).
+POINT_TABLES = ("evaluations", "class_recall", "probes")
 
 
 def resolve_store_path(path: str | os.PathLike | None = None) -> Path:
@@ -218,7 +222,8 @@ class Store:
                 "WHERE run_id = ?",
                 [Status.RUNNING, now, now, host, pid, row[0]],
             )
-        return {"run_id": row[0], "config": json.loads(row[1])}
+            resumed = self._was_resumed(con, row[0])
+        return {"run_id": row[0], "config": json.loads(row[1]), "resume": resumed}
 
     def claim(self, run_id: str, *, host: str, pid: int) -> dict | None:
         """Atomically move one given queued run to running; None if it is not queued any more."""
@@ -230,7 +235,13 @@ class Store:
             now = time.time()
             con.execute("UPDATE runs SET status = ?, started_at = ?, heartbeat_at = ?, host = ?, "
                         "worker_pid = ? WHERE run_id = ?", [Status.RUNNING, now, now, host, pid, run_id])
-        return {"run_id": run_id, "config": json.loads(row[0])}
+            resumed = self._was_resumed(con, run_id)
+        return {"run_id": run_id, "config": json.loads(row[0]), "resume": resumed}
+
+    @staticmethod
+    def _was_resumed(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
+        """Whether a claimed run was re-queued after an interruption (its earlier rows are in the store)."""
+        return con.execute("SELECT count(*) FROM run_resumes WHERE run_id = ?", [run_id]).fetchone()[0] > 0
 
     def request_cancel(self, run_id: str) -> str | None:
         """Cancel a queued run at once, or flag a running one for its worker. Returns the new status."""
@@ -247,7 +258,7 @@ class Store:
             return Status(row[0])
 
     def delete_runs(self, run_ids: list[str]) -> None:
-        """Delete finished/failed/... runs and all their rows. Running runs are left alone."""
+        """Delete finished/failed/... runs, all their rows and their checkpoint files. Running runs are left alone."""
         with self.connect() as con:
             con.execute("BEGIN")
             keep = {r[0] for r in con.execute(
@@ -257,6 +268,48 @@ class Store:
             for table in (*ROW_TABLES, "runs"):
                 con.execute(f"DELETE FROM {table} WHERE list_contains(?, run_id)", [ids])
             con.execute("COMMIT")
+        for run_id in ids:
+            self.checkpoint_sink(run_id).delete()
+
+    # -- checkpoints and resume (bench/execute/resume.py, bench/train/run_checkpoints.py) ----------------------------
+    def checkpoint_sink(self, run_id: str) -> CheckpointFiles:
+        """Where a run's checkpoints live: ``<store>.checkpoints/<run_id>/``."""
+        if not run_id or "/" in run_id or run_id.startswith("."):
+            raise BadInput(f"run id {run_id!r} is not a run id")
+        return CheckpointFiles(root_of(self.path) / run_id)
+
+    def truncate_run(self, run_id: str, *, point: int, iteration: int) -> None:
+        """Delete a run's rows recorded from evaluation point `point` and training-curve iteration `iteration` on, in
+        one transaction: what a resumed run records again."""
+        with self.connect() as con:
+            con.execute("BEGIN")
+            for table in POINT_TABLES:
+                con.execute(f"DELETE FROM {table} WHERE run_id = ? AND point >= ?", [run_id, point])
+            con.execute("DELETE FROM train_curve WHERE run_id = ? AND iteration >= ?", [run_id, iteration])
+            con.execute("COMMIT")
+
+    def requeue(self, run_id: str, *, requested_by: str, reason: str, checkpoint_exp: int | None,
+                max_attempts: int | None = None) -> int | None:
+        """Queue an interrupted run again, to resume, and log it in `run_resumes`: returns its attempt number (2 for
+        the first resume), or None when it is not interrupted or has had `max_attempts` resumes already."""
+        with self.connect() as con:
+            con.execute("BEGIN")
+            status = con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone()
+            done = con.execute("SELECT count(*) FROM run_resumes WHERE run_id = ?", [run_id]).fetchone()[0]
+            if status is None or status[0] != Status.INTERRUPTED or (max_attempts is not None and done >= max_attempts):
+                con.execute("ROLLBACK")
+                return None
+            con.execute("INSERT INTO run_resumes VALUES (?, ?, ?, ?, ?, ?)",
+                        [run_id, done + 2, time.time(), requested_by, reason, checkpoint_exp])
+            con.execute("UPDATE runs SET status = ?, error = NULL, finished_at = NULL, cancel_requested = FALSE, "
+                        "worker_pid = NULL WHERE run_id = ?", [Status.QUEUED, run_id])
+            con.execute("COMMIT")
+        return done + 2
+
+    def interrupted(self) -> list[str]:
+        """Every interrupted run, oldest first."""
+        return list(self.query("SELECT run_id FROM runs WHERE status = ? ORDER BY created_at, run_id",
+                               [Status.INTERRUPTED]).run_id)
 
     # -- reads -----------------------------------------------------------------------------------
     def query(self, sql: str, params: list | None = None) -> pd.DataFrame:

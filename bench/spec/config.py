@@ -12,6 +12,7 @@ SCENARIOS = ("class", "task", "domain")
 DEVICES = ("auto", "cpu", "cuda")
 AUGMENTS = ("auto", "none", "crop_flip")  # bench/train/augment.py
 NORMALIZATIONS = ("auto", "none", "mean_std")  # bench/models/nets.py Normalize, the stream's declared statistics
+CHECKPOINT_KEEPS = ("none", "last", "all")  # what is left of a run's checkpoints when it ends
 
 # Settings every run has, declared once like strategy and benchmark parameters.
 RUN_PARAMS: tuple[ParamSpec, ...] = (
@@ -51,6 +52,14 @@ RUN_PARAMS: tuple[ParamSpec, ...] = (
               help="Train and evaluate on the first K experiences of the stream only (0: the whole stream), as the "
                    "trials of the first-experiences tuning protocol do (python -m bench tune --protocol "
                    "first-experiences): settings are chosen on what a continual learner has seen by then."),
+    # checkpoints and resume (bench/train/checkpoint.py, bench/execute/resume.py): how a run is kept, not what it is
+    ParamSpec(name="keep_checkpoints", type="str", default="none", choices=CHECKPOINT_KEEPS,
+              help="A run checkpoints its whole state at every experience end, so an interrupted run resumes from its "
+                   "last finished experience. When it ends: none deletes them, last keeps the final one, all keeps "
+                   "one per experience."),
+    ParamSpec(name="max_resumes", type="int", default=2, min=0, max=20,
+              help="How many times a run whose process died (a killed worker, a lost Ray task) is re-queued "
+                   "automatically to resume from its last checkpoint; 0: only by hand (python -m bench resume)."),
     # fast path (bench/fastpath.py): same minibatches in the same order, so it is not part of a run's identity
     ParamSpec(name="fast", type="bool", default=True,
               help="Fast data path: training minibatches sliced from whole tensors on the device instead of "
@@ -64,6 +73,10 @@ RUN_PARAMS: tuple[ParamSpec, ...] = (
 # default, and validate() resolves augment and normalize, so a validated config names what it ran.
 LATER_SETTINGS: dict[str, object] = {"model": "auto", "augment": "none", "normalize": "none", "bf16": False,
                                      "val_fraction": 0.0, "first_experiences": 0}
+
+
+# How a run is kept and restarted, not what it computes: never part of its group or config key.
+NOT_IDENTITY = ("keep_checkpoints", "max_resumes")
 
 
 def without_later_defaults(d: dict) -> dict:
@@ -95,6 +108,8 @@ class RunConfig:
     bf16: bool = False
     val_fraction: float = 0.0
     first_experiences: int = 0  # 0: the whole stream
+    keep_checkpoints: str = "none"
+    max_resumes: int = 2
     fast: bool = True  # fast path (bench/fastpath.py)
     data_dir: str | None = None
 
@@ -134,6 +149,8 @@ class RunConfig:
         d.pop("device")
         d.pop("data_dir")
         d.pop("fast")  # fast path: identical results, same group
+        for k in NOT_IDENTITY:
+            d.pop(k)
         without_later_defaults(d)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -143,6 +160,8 @@ class RunConfig:
         d.pop("device")
         d.pop("data_dir")
         d.pop("fast")  # fast path: identical results, same config
+        for k in NOT_IDENTITY:
+            d.pop(k)
         without_later_defaults(d)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 

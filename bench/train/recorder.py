@@ -192,6 +192,28 @@ class Recorder(SupervisedPlugin):
         if time.monotonic() - self._last_flush > self.flush_seconds:
             self.flush()
 
+    # -- checkpoints (bench/train/checkpoint.py) --------------------------------------------------------
+    STATE = ("point", "iteration", "epoch", "current_exp", "matrices", "initials", "curves", "first_iteration_at",
+             "rows", "pending_fields")
+
+    def state_dict(self) -> dict:
+        """Counters, the matrix rows and curves so far, and the rows not written yet: what a resumed run needs to
+        record exactly what the uninterrupted run would."""
+        return {k: getattr(self, k) for k in self.STATE}
+
+    def load_state_dict(self, state: dict) -> None:
+        fields = self.pending_fields  # this process's own (its device) win over the checkpoint's
+        for k in self.STATE:
+            setattr(self, k, state[k])
+        self.pending_fields = {**state["pending_fields"], **fields}
+
+    def unwritten_from(self) -> tuple[int, int]:
+        """(point, iteration): the first evaluation point and training-curve iteration not yet handed to the sink.
+        Rows from there on belong to the store only once this recorder writes them."""
+        points = [r["point"] for t in ("evaluations", "class_recall", "probes") for r in self.rows[t]]
+        iterations = [r["iteration"] for r in self.rows["train_curve"]]
+        return min(points, default=self.point), min(iterations, default=self.iteration + 1)
+
     # -- plumbing --------------------------------------------------------------------------------
     def _close_window(self) -> None:
         loss_sum, correct, seen = self._window

@@ -26,6 +26,7 @@ from bench.train import metrics
 from bench.train.accounting import kept_memory, method_memory_mb, peak_rss_mb, reset_peak_rss
 from bench.train.optim import make_optimizer
 from bench.train.recorder import GradClip, Recorder, RunCancelled
+from bench.train.run_checkpoints import FRESH, LATEST, OVER, ResumeFailed, RunCheckpoints
 
 log = logging.getLogger(__name__)
 TARGET_POINTS_PER_EXP = 25
@@ -38,6 +39,8 @@ class Store(Protocol):
     def update_run(self, run_id: str, **fields) -> None: ...
     def write(self, run_id: str, rows: dict[str, list[dict]], run_fields: dict | None = None) -> None: ...
     def cancel_requested(self, run_id: str) -> bool: ...
+    def truncate_run(self, run_id: str, *, point: int, iteration: int) -> None: ...
+    # Optional: `checkpoint_sink(run_id)`, where the run's checkpoints go (bench/train/run_checkpoints.py).
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -104,9 +107,12 @@ def new_run_row(cfg: RunConfig, *, run_id: str | None = None, status: Status, sw
 
 
 def run(cfg: RunConfig, *, store: Store, run_id: str | None = None, sweep_id: str | None = None,
-        avalanche_eval: bool = False, on_experience: Callable[[int, dict], None] | None = None) -> dict:
+        avalanche_eval: bool = False, resume: bool = False,
+        on_experience: Callable[[int, dict], None] | None = None) -> dict:
     """Validate and execute one run, recording it in `store`. Never raises for a run that fails:
     the failure is recorded and returned. Bad configs raise BadInput before anything is written.
+    `resume`: the run was started before (an interrupted run, re-queued): it goes on from its latest checkpoint, or
+    starts over, its earlier rows replaced (bench/train/run_checkpoints.py).
     `on_experience(exp, accuracies)` is called after each experience's evaluation with split -> accuracy per
     experience (a tuning trial reports its objective there; raising RunCancelled from it cancels the run)."""
     cfg = validate(cfg)
@@ -126,11 +132,15 @@ def run(cfg: RunConfig, *, store: Store, run_id: str | None = None, sweep_id: st
             warnings.simplefilter("ignore", category=DeprecationWarning)
             warnings.simplefilter("ignore", category=FutureWarning)
             warnings.showwarning = lambda *a, **k: None  # Avalanche's @deprecated re-enables its own warnings
-            result.update(_execute(cfg, store=store, run_id=run_id, avalanche_eval=avalanche_eval, state=state,
-                                   on_experience=on_experience))
+            result.update(_resumed(cfg, store=store, run_id=run_id, avalanche_eval=avalanche_eval, state=state,
+                                   resume=LATEST if resume else FRESH, on_experience=on_experience))
         status = Status.FINISHED
     except RunCancelled:
         status, result["error"] = Status.CANCELLED, "cancelled by the user"
+    except KeyboardInterrupt:  # Ctrl-C on `python -m bench run`: resumable (python -m bench resume RUN_ID)
+        store.update_run(run_id, status=Status.INTERRUPTED, finished_at=time.time(),
+                         error="interrupted: stopped by the user (Ctrl-C)", device=state.get("device"))
+        raise
     except Exception as exc:  # a failed run is data, not a crash: record it and go on
         log.warning("run %s failed: %s", run_id, exc)
         status = Status.FAILED
@@ -143,6 +153,15 @@ def run(cfg: RunConfig, *, store: Store, run_id: str | None = None, sweep_id: st
         store.update_run(run_id, status=status, finished_at=time.time(), device=result["device"])
     result["status"] = status
     return result
+
+
+def _resumed(cfg: RunConfig, *, resume: str | None, **kw) -> dict:
+    """_execute, started over from scratch when the run's checkpoint cannot be restored."""
+    try:
+        return _execute(cfg, resume=resume, **kw)
+    except ResumeFailed as exc:
+        log.warning("run %s starts over: %s", kw["run_id"], exc)
+        return _execute(cfg, resume=OVER, **kw)
 
 
 def device_name(requested: str) -> str:
@@ -166,7 +185,7 @@ def first_experiences(stream: Stream, k: int) -> Stream:
 
 
 def _execute(cfg: RunConfig, *, store: Store, run_id: str, avalanche_eval: bool, state: dict,
-             on_experience: Callable[[int, dict], None] | None = None) -> dict:
+             resume: str | None = FRESH, on_experience: Callable[[int, dict], None] | None = None) -> dict:
     t0 = time.perf_counter()
     # Small models run fastest on one thread, and parallel workers must not fight over cores.
     torch.set_num_threads(int(os.environ.get("BENCH_TORCH_THREADS", "1")))
@@ -192,15 +211,19 @@ def _execute(cfg: RunConfig, *, store: Store, run_id: str, avalanche_eval: bool,
                         run_fields={"device": str(device), "n_experiences": n_exp, "est_iterations": est})
     try:
         return _train(cfg, store=store, run_id=run_id, avalanche_eval=avalanche_eval, recorder=recorder,
-                      stream=stream, device=device, t0=t0, eval_every=eval_every, model=model, optimizer=optimizer)
+                      stream=stream, device=device, t0=t0, eval_every=eval_every, model=model, optimizer=optimizer,
+                      resume=resume)
+    except ResumeFailed:  # nothing of this attempt is written: the run is rebuilt and starts over
+        raise
     except BaseException:
         store.write(run_id, *recorder.take())  # keep every row recorded before the failure
         raise
 
 
 def _train(cfg: RunConfig, *, store: Store, run_id: str, avalanche_eval: bool, recorder: Recorder, stream: Stream,
-           device: torch.device, t0: float, eval_every: int, model, optimizer) -> dict:
-    """Build the strategy, train through the stream, and write the results with the last rows."""
+           device: torch.device, t0: float, eval_every: int, model, optimizer, resume: str | None) -> dict:
+    """Build the strategy, train through the stream (from a checkpoint when resuming, saving one at every experience
+    end), and write the results with the last rows."""
     from avalanche.training.plugins import EvaluationPlugin
 
     strat = get_strategy(cfg.strategy)
@@ -222,24 +245,25 @@ def _train(cfg: RunConfig, *, store: Store, run_id: str, avalanche_eval: bool, r
         torch.cuda.reset_peak_memory_stats(device)
     else:
         reset_peak_rss()
-    recorder.evaluate_initial(strategy.model.to(device))
-    benchmark = to_avalanche(stream)
-    reference = []
-    t_train = time.perf_counter()
-    if strat.trains_jointly:
-        strategy.train(benchmark.train_stream, num_workers=0)
-    else:
-        for exp in benchmark.train_stream:
-            strategy.train(exp, num_workers=0)
-            if avalanche_eval:
-                reference.append(strategy.eval(benchmark.test_stream, num_workers=0))
-    train_time = time.perf_counter() - t_train
+    keeper = RunCheckpoints(cfg=cfg, store=store, run_id=run_id, recorder=recorder, device=device, n_exp=n_exp,
+                            joint=strat.trains_jointly)
+    prior = keeper.start(strategy, resume=resume) or {}  # the time and memory of the run before it was interrupted
+    if not prior:
+        recorder.evaluate_initial(strategy.model.to(device))
+    spent = _Spent(t0=t0, device=device, prior=prior)
+    try:
+        reference = _train_stream(strategy, to_avalanche(stream), keeper=keeper, first=prior.get("exp", -1) + 1,
+                                  joint=strat.trains_jointly, avalanche_eval=avalanche_eval, spent=spent)
+    except Exception:
+        keeper.finish()  # a failed or cancelled run is never resumed
+        raise
+    done = spent()
+    train_time, peak = done["train_time_s"], done["peak_memory_mb"]
     R, summary = _split_metrics(recorder, "test", cfg.scenario)
     val_R, val_summary = _split_metrics(recorder, "val", cfg.scenario)
-    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else peak_rss_mb()
     n_params, stored = param_count(strategy.model), strat.memory(cfg.params, n_exp)
     extra = {
-        "time_s": time.perf_counter() - t0, "train_time_s": train_time, "peak_memory_mb": peak,
+        "time_s": done["time_s"], "train_time_s": train_time, "peak_memory_mb": peak,
         "param_count": n_params, "buffer_size": stored,
         "method_memory_mb": method_memory_mb(n_params, stored, stream.input_shape),
         **kept_memory(strategy.model, stored, stream.input_shape),
@@ -252,12 +276,46 @@ def _train(cfg: RunConfig, *, store: Store, run_id: str, avalanche_eval: bool, r
     rows["run_metrics"] = ([{"metric": k, "value": float(v), "split": "test"} for k, v in all_metrics.items()]
                            + [{"metric": k, "value": float(v), "split": "val"} for k, v in val_summary.items()])
     store.write(run_id, rows, {**fields, "status": Status.FINISHED, "finished_at": time.time()})
+    keeper.finish()
     out = {"device": str(device), "metrics": {k: _json_float(v) for k, v in all_metrics.items()},
            "accuracy_matrix": R, "initial_accuracy": recorder.initial,
            "val_metrics": {k: _json_float(v) for k, v in val_summary.items()}, "val_accuracy_matrix": val_R}
     if avalanche_eval:
         out["avalanche"] = reference
     return out
+
+
+class _Spent:
+    """Time and peak memory since the run began, those of the attempts before an interruption included."""
+
+    def __init__(self, *, t0: float, device: torch.device, prior: dict) -> None:
+        self.t0, self.t_train, self.device, self.prior = t0, time.perf_counter(), device, prior
+
+    def __call__(self) -> dict:
+        now = time.perf_counter()
+        peak = (torch.cuda.max_memory_allocated(self.device) / 2**20 if self.device.type == "cuda" else
+                peak_rss_mb())
+        return {"time_s": now - self.t0 + self.prior.get("time_s", 0.0),
+                "train_time_s": now - self.t_train + self.prior.get("train_time_s", 0.0),
+                "peak_memory_mb": max(peak, self.prior.get("peak_memory_mb", 0.0))}
+
+
+def _train_stream(strategy, benchmark, *, keeper: RunCheckpoints, first: int, joint: bool, avalanche_eval: bool,
+                  spent: _Spent) -> list:
+    """Train experience `first` onwards (the earlier ones were trained before an interruption), checkpointing at
+    every experience end; returns Avalanche's own evaluations when asked for."""
+    if joint:
+        strategy.train(benchmark.train_stream, num_workers=0)
+        return []
+    reference = []
+    for k, exp in enumerate(benchmark.train_stream):
+        if k < first:
+            continue
+        strategy.train(exp, num_workers=0)
+        if avalanche_eval:
+            reference.append(strategy.eval(benchmark.test_stream, num_workers=0))
+        keeper.save(strategy, k, spent)
+    return reference
 
 
 def _split_metrics(recorder: Recorder, split: str, scenario: str) -> tuple[list, dict]:
