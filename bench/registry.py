@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bench.benchmarks import BenchmarkSpec, benchmarks, get_benchmark
-from bench.spec.config import RUN_PARAMS, SCENARIOS, RunConfig
+from bench.spec.config import RUN_PARAMS, SCENARIOS, RunConfig, check_recipe
 from bench.spec.params import BadInput, validate_params
 from bench.strategies import StrategySpec, get_strategy, strategies
 
@@ -37,8 +37,12 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise BadInput("benchmark_params and params must be JSON objects")
     bparams = validate_params(bench.params, cfg.benchmark_params, owner=bench.name)
     bench.check(bparams)
+    bench.check_scenario(bparams, cfg.scenario)
     sparams = validate_params(strat.params, cfg.params, owner=strat.name)
     run = validate_params(RUN_PARAMS, {k: getattr(cfg, k) for k in (p.name for p in RUN_PARAMS)}, owner="run")
+    check_recipe(run)
+    if run["reset_optimizer"] == "auto":  # the stored config says what the run did
+        run["reset_optimizer"] = "true" if strat.reset_optimizer else "false"
     strat.check(sparams, bparams, bench)
     if cfg.data_dir is not None and not isinstance(cfg.data_dir, str):
         raise BadInput(f"data_dir={cfg.data_dir!r} is not valid: expected a directory path")
