@@ -1,20 +1,43 @@
-"""Regularization: penalties that keep weights (or outputs) important for old experiences close."""
+"""Regularization: penalties that keep weights (or outputs) important for old experiences close.
+
+SI, EWC and MAS train through the bench's own plugins (bench/strategies/regularization_plugins.py, imported when a
+run builds one): SI because Avalanche's aliases its weight snapshots on CPU (SI equalled fine-tuning there), EWC and
+MAS for importances computed per sample, as their papers define them, so that lambda does not change meaning with
+the batch size. LwF and RWalk are Avalanche's (their snapshots are copies)."""
 from __future__ import annotations
 
 from bench.spec.params import BadInput, ParamSpec
 from bench.strategies.base import ALL_SCENARIOS, StrategySpec, avalanche
 
+EWC_LAMBDA = 100.0
+
+
+def _plugins():
+    from bench.strategies import regularization_plugins
+
+    return regularization_plugins
+
+
+def _with(ctx, plugin):
+    return avalanche("Naive")(**{**ctx.kwargs(), "plugins": [*ctx.plugins, plugin]})
+
 
 def _ewc(ctx, p):
     decay = p["decay_factor"] if p["mode"] == "online" else None
-    return avalanche("EWC")(**ctx.kwargs(), ewc_lambda=p["ewc_lambda"], mode=p["mode"], decay_factor=decay)
+    return _with(ctx, _plugins().PerSampleEWCPlugin(ewc_lambda=p["ewc_lambda"], mode=p["mode"], decay_factor=decay))
+
+
+def _si(ctx, p):
+    return _with(ctx, _plugins().SynapticIntelligencePlugin(si_lambda=p["si_lambda"], eps=p["eps"]))
+
+
+def _mas(ctx, p):
+    return _with(ctx, _plugins().PerSampleMASPlugin(lambda_reg=p["lambda_reg"], alpha=p["alpha"]))
 
 
 def _rwalk(ctx, p):
-    kw = ctx.kwargs()
-    kw["plugins"] = [*kw["plugins"], avalanche("RWalkPlugin")(ewc_lambda=p["ewc_lambda"], ewc_alpha=p["ewc_alpha"],
-                                                  delta_t=p["delta_t"])]
-    return avalanche("Naive")(**kw)
+    return _with(ctx, avalanche("RWalkPlugin")(ewc_lambda=p["ewc_lambda"], ewc_alpha=p["ewc_alpha"],
+                                               delta_t=p["delta_t"]))
 
 
 def _no_embeddings(params: dict, bench_params: dict, bench) -> None:
@@ -31,8 +54,9 @@ SPECS = [
         paper="Kirkpatrick et al. 2017, Overcoming catastrophic forgetting in neural networks",
         description="Elastic Weight Consolidation: a quadratic penalty weighted by the Fisher information.",
         params=(
-            ParamSpec(name="ewc_lambda", type="float", default=1000.0, min=0.0, max=1e7, log=True,
-                      help="Strength of the penalty."),
+            ParamSpec(name="ewc_lambda", type="float", default=EWC_LAMBDA, min=0.0, max=1e7, log=True,
+                      help="Strength of the penalty lambda * sum_i F_i (theta_i - theta*_i)^2, F the per-sample "
+                           "empirical Fisher; Kirkpatrick et al. write lambda / 2, so their lambda is twice this."),
             ParamSpec(name="mode", type="str", default="separate", choices=("separate", "online"),
                       help="separate: one penalty per experience; online: one running Fisher (Schwarz et al.)."),
             ParamSpec(name="decay_factor", type="float", default=0.9, min=0.0, max=1.0,
@@ -41,7 +65,7 @@ SPECS = [
     ),
     StrategySpec(
         name="si", family="regularization", scenarios=ALL_SCENARIOS,
-        build=lambda ctx, p: avalanche("SynapticIntelligence")(**ctx.kwargs(), si_lambda=p["si_lambda"], eps=p["eps"]),
+        build=_si,
         paper="Zenke et al. 2017, Continual Learning Through Synaptic Intelligence",
         description="Synaptic Intelligence: importance accumulated online along the training path.",
         params=(
@@ -64,7 +88,7 @@ SPECS = [
     ),
     StrategySpec(
         name="mas", family="regularization", scenarios=ALL_SCENARIOS,
-        build=lambda ctx, p: avalanche("MAS")(**ctx.kwargs(), lambda_reg=p["lambda_reg"], alpha=p["alpha"]),
+        build=_mas,
         paper="Aljundi et al. 2018, Memory Aware Synapses",
         description="Memory Aware Synapses: importance from the sensitivity of the output norm.",
         params=(
