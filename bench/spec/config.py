@@ -18,13 +18,16 @@ LAST_BATCH = ("drop_small", "keep")
 # momentum, schedule, batch composition) applies per experience (bench/train/optim.py); the defaults were chosen by
 # `python scripts/protocol_report.py` (README, "Default protocol").
 RUN_PARAMS: tuple[ParamSpec, ...] = (
-    ParamSpec(name="epochs", type="int", default=3, min=1, max=1000, help="Training epochs per experience."),
+    ParamSpec(name="epochs", type="int", default=20, min=1, max=1000,
+              help="Training epochs per experience (20: each experience trained to a stable end, README 'Default "
+                   "protocol')."),
     ParamSpec(name="batch_size", type="int", default=32, min=1, max=4096, help="Training minibatch size."),
-    ParamSpec(name="lr", type="float", default=0.1, min=1e-6, max=10.0, log=True,
-              help="Peak learning rate (after any warm-up, before any decay)."),
+    ParamSpec(name="lr", type="float", default=0.01, min=1e-6, max=10.0, log=True,
+              help="Peak learning rate (after any warm-up, before any decay); with momentum 0.9 a step moves about "
+                   "ten times this."),
     ParamSpec(name="optimizer", type="str", default="sgd", choices=("sgd", "adam"),
               help="SGD (with the momentum below) or Adam."),
-    ParamSpec(name="momentum", type="float", default=0.0, min=0.0, max=0.999,
+    ParamSpec(name="momentum", type="float", default=0.9, min=0.0, max=0.999,
               help="SGD momentum (heavy ball); Adam keeps its own betas and ignores it."),
     ParamSpec(name="weight_decay", type="float", default=0.0, min=0.0, max=1.0,
               help="L2 weight decay added to the gradient by the optimizer (SGD and Adam)."),
@@ -45,8 +48,9 @@ RUN_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec(name="last_batch", type="str", default="drop_small", choices=LAST_BATCH,
               help="drop_small: an epoch's last minibatch is skipped when it holds under half a batch (a step on a "
                    "few samples, or a few new samples against a full replay batch); keep: train on it (Avalanche)."),
-    ParamSpec(name="grad_clip", type="float", default=10.0, min=0.0, max=1e6,
-              help="Clip the gradient norm to this value before each update; 0 turns clipping off."),
+    ParamSpec(name="grad_clip", type="float", default=0.0, min=0.0, max=1e6,
+              help="Clip the gradient norm to this value before each update; 0 turns clipping off (the default: "
+                   "of the papers here only GDumb clips, and its spec does so itself)."),
     ParamSpec(name="seed", type="int", default=0, min=0, max=2**31 - 1, help="Seed of everything random in the run."),
     ParamSpec(name="device", type="str", default="auto", choices=DEVICES,
               help="auto uses CUDA when present, else the CPU."),

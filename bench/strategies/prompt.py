@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from bench.prompt.names import BACKBONES, MICRO, check_backbone
 from bench.spec.params import BadInput, ParamSpec
-from bench.strategies.base import ALL_SCENARIOS, BuildContext, StrategySpec, avalanche
+from bench.strategies.base import ALL_SCENARIOS, QUICK_CLAIM, BuildContext, Claim, StrategySpec, avalanche
 
 if TYPE_CHECKING:
     from bench.benchmarks.base import Stream
@@ -91,6 +91,11 @@ def _build(ctx: BuildContext, params: dict):
     return avalanche("Naive")(**{**ctx.kwargs(), "plugins": [*ctx.plugins, PromptPlugin(groups)]})
 
 
+AGAINST_FINETUNING = (Claim(benchmark="split-digits", scenario="class", margin=0.1, against="vit_finetune",
+                            **QUICK_CLAIM, source="Wang et al. 2022 (L2P): prompts far above fine-tuning the same ViT "
+                                   "(sequential fine-tuning), class-incremental split CIFAR-100"),)
+
+
 def _spec(name: str, description: str, paper: str, params: tuple, factory, per_task_pool: bool,
           family: str = "prompt") -> StrategySpec:
     # reset_optimizer: the official L2P / DualPrompt / CODA-Prompt code builds a new optimizer for every task (and
@@ -98,7 +103,7 @@ def _spec(name: str, description: str, paper: str, params: tuple, factory, per_t
     return StrategySpec(name=name, family=family, description=description, paper=paper,
                         params=BACKBONE_PARAMS + params, scenarios=ALL_SCENARIOS, build=_build,
                         make_model=_make(factory), check=functools.partial(_check, per_task_pool=per_task_pool),
-                        reset_optimizer=True)
+                        reset_optimizer=True, claims=AGAINST_FINETUNING if family == "prompt" else ())
 
 
 SPECS = [

@@ -23,7 +23,7 @@ from avalanche.training.plugins import EWCPlugin, MASPlugin
 from avalanche.training.utils import ParamData
 from torch.utils.data import DataLoader
 
-CHUNK_FLOATS = 2**25  # per-sample gradients held at once (128 MB of float32)
+CHUNK_FLOATS = 2**23  # per-sample gradients held at once (32 MB of float32; larger chunks ran slower here)
 
 
 def _trainable(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -36,7 +36,8 @@ def _forward(model: torch.nn.Module, x: torch.Tensor, task: int) -> torch.Tensor
 
 def per_sample_sum(model: torch.nn.Module, dataset, device, *,
                    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                   reduce: Callable[[torch.Tensor], torch.Tensor]) -> tuple[dict[str, torch.Tensor], int]:
+                   reduce: Callable[[torch.Tensor], torch.Tensor],
+                   use_vmap: bool = True) -> tuple[dict[str, torch.Tensor], int]:
     """Sum over the samples of `dataset` of reduce(d loss(f(x), y) / d theta), one gradient per sample, and the
     sample count. `loss` maps one sample's output row (1, C) and label (1,) to a scalar. The model is evaluated in
     eval mode. Per-sample gradients come from torch.func (vmap of grad) in chunks; a model torch.func cannot map
@@ -52,7 +53,7 @@ def per_sample_sum(model: torch.nn.Module, dataset, device, *,
     chunk = max(1, min(256, CHUNK_FLOATS // max(n_params, 1)))
     loader = DataLoader(dataset, batch_size=chunk, collate_fn=getattr(dataset, "collate_fn", None))
     n = 0
-    vmapped = True
+    vmapped = use_vmap
     for batch in loader:
         x, y, t = batch[0].to(device), batch[1].to(device), batch[-1]
         for task in torch.unique(t).tolist():

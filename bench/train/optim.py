@@ -60,10 +60,9 @@ def last_batch_new_samples(strategy) -> int | None:
     from avalanche.benchmarks.utils.data_loader import ReplayDataLoader, TaskBalancedDataLoader
 
     loader = strategy.dataloader
-    if isinstance(loader, TaskBalancedDataLoader):
-        return None
-    if isinstance(loader, ReplayDataLoader) and len(loader.batch_sizes) and \
-            loader.batch_sizes[0] != strategy.train_mb_size:
+    if isinstance(loader, TaskBalancedDataLoader) and list(loader.batch_sizes) != [strategy.train_mb_size]:
+        return None  # several tasks share each minibatch (one task: Avalanche's usual loader, a plain one)
+    if isinstance(loader, ReplayDataLoader) and loader.batch_sizes[0] != strategy.train_mb_size:
         return None
     n, b = len(strategy.adapted_dataset), strategy.train_mb_size
     steps = len(loader)
