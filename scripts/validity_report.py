@@ -12,6 +12,7 @@ Prints three Markdown tables (run defaults throughout; mean ± sample std over s
     python scripts/validity_report.py                      # everything (the ViT strategies take most of the time)
     python scripts/validity_report.py --skip-slow          # without the ViT and VAE strategies
     python scripts/validity_report.py --strategies naive,si --workers 2
+    python scripts/validity_report.py --strategies l2p,dualprompt,coda_prompt --claims-only   # tables 2 and 3 only
 """
 from __future__ import annotations
 
@@ -56,13 +57,13 @@ def _cfg(benchmark: str, scenario: str, strategy: str, seed: int, *, params=None
         return None  # the strategy or its backbone does not apply to this stream
 
 
-def plan(names: list[str], seeds: list[int]) -> tuple[dict, dict, list]:
+def plan(names: list[str], seeds: list[int], *, with_cells: bool = True) -> tuple[dict, dict, list]:
     """The configs of the three tables: cells[(strategy, cell)] and claims[(strategy, i)] -> (mine, theirs) lists."""
     from bench.strategies import get_strategy
 
     cells, claims = {}, {}
     for name in names:
-        for bench, sc in CELLS:
+        for bench, sc in CELLS if with_cells else ():
             cfgs = [_cfg(bench, sc, name, s) for s in seeds]
             cells[name, (bench, sc)] = cfgs if all(cfgs) else None
         for i, c in enumerate(get_strategy(name).claims):
@@ -85,16 +86,16 @@ def main() -> None:
     ap.add_argument("--strategies", help="comma-separated names (default: every registered strategy)")
     ap.add_argument("--skip-slow", action="store_true", help="leave out the ViT and VAE strategies")
     ap.add_argument("--workers", type=int, default=1, help="parallel processes (one CPU thread each)")
+    ap.add_argument("--claims-only", action="store_true", help="leave out table 1 (the run-default streams)")
     args = ap.parse_args()
     os.environ.setdefault("BENCH_TORCH_THREADS", "1")
-    from bench.spec.config import RunConfig
     from bench.strategies import get_strategy, strategies
 
     names = args.strategies.split(",") if args.strategies else [s.name for s in strategies()]
     if args.skip_slow:
         names = [n for n in names if n not in SLOW]
     seeds = [int(s) for s in args.seeds.split(",")]
-    cells, claims, demo = plan(names, seeds)
+    cells, claims, demo = plan(names, seeds, with_cells=not args.claims_only)
     todo = {c.to_json() for group in cells.values() if group for c in group}
     todo |= {c.to_json() for pair in claims.values() for side in pair for c in side if c}
     todo |= {c.to_json() for c in demo}
@@ -112,10 +113,11 @@ def main() -> None:
             out.append(float(np.mean(R[-1])))
         return out
 
-    print(f"### ACC by stream (run defaults, seeds {','.join(map(str, seeds))}, mean ± std)\n")
-    print("| strategy | " + " | ".join(f"{b} {s}" for b, s in CELLS) + " |")
-    print("|---|" + "---|" * len(CELLS))
-    for name in names:
+    if cells:
+        print(f"### ACC by stream (run defaults, seeds {','.join(map(str, seeds))}, mean ± std)\n")
+        print("| strategy | " + " | ".join(f"{b} {s}" for b, s in CELLS) + " |")
+        print("|---|" + "---|" * len(CELLS))
+    for name in names if cells else ():
         row = []
         for cell in CELLS:
             group = cells[name, cell]
@@ -140,7 +142,7 @@ def main() -> None:
     print("| strategy | R[i][i] per seed (i = 0..4) | min R[i][i] | BWT | ACC |")
     print("|---|---|---:|---|---|")
     for name in ("naive", "ewc", "replay"):
-        Rs = [np.array(results[c.to_json()][1]) for c in demo if RunConfig.from_json(c.to_json()).strategy == name]
+        Rs = [np.array(results[c.to_json()][1]) for c in demo if c.strategy == name]
         diags = [np.diag(R) for R in Rs]
         bwt = [float(np.mean([R[-1, j] - R[j, j] for j in range(len(R) - 1)])) for R in Rs]
         per_seed = "; ".join(" ".join(f"{v:.2f}" for v in d) for d in diags)

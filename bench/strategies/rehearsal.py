@@ -88,7 +88,7 @@ SPECS = [
     ),
     StrategySpec(
         name="gem", family="rehearsal", scenarios=ALL_SCENARIOS, memory=_per_exp_mem,
-        claims=_permuted(0.05, "Lopez-Paz & Ranzato 2017: MNIST permutations, one shared head"),
+        claims=_permuted(0.15, "Lopez-Paz & Ranzato 2017: MNIST permutations, one shared head"),
         build=lambda ctx, p: avalanche("GEM")(**ctx.kwargs(), patterns_per_exp=p["patterns_per_exp"],
                                  memory_strength=p["memory_strength"]),
         paper="Lopez-Paz & Ranzato 2017, Gradient Episodic Memory for Continual Learning",
@@ -102,7 +102,7 @@ SPECS = [
     ),
     StrategySpec(
         name="agem", family="rehearsal", scenarios=ALL_SCENARIOS, memory=_per_exp_mem,
-        claims=_permuted(0.03, "Chaudhry et al. 2019 (A-GEM): permuted MNIST, one shared head"),
+        claims=_permuted(0.08, "Chaudhry et al. 2019 (A-GEM): permuted MNIST, one shared head"),
         build=lambda ctx, p: avalanche("AGEM")(**ctx.kwargs(), patterns_per_exp=p["patterns_per_exp"],
                                   sample_size=p["sample_size"]),
         paper="Chaudhry et al. 2019, Efficient Lifelong Learning with A-GEM",
