@@ -22,7 +22,7 @@ from bench.plugins import (  # noqa: F401  (the registry's public face: plugins 
     plugins,
     reset_plugins,
 )
-from bench.spec.config import RUN_PARAMS, SCENARIOS, RunConfig
+from bench.spec.config import RUN_PARAMS, SCENARIOS, RunConfig, check_recipe
 from bench.spec.params import BadInput, validate_params
 from bench.strategies import StrategySpec, get_strategy, strategies
 
@@ -68,10 +68,14 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise BadInput("benchmark_params and params must be JSON objects")
     bparams = validate_params(bench.params, cfg.benchmark_params, owner=bench.name)
     _hook(bench.check, bparams, kind="benchmarks", name=bench.name)
+    bench.check_split(bparams, cfg.scenario)  # no empty or one-class experiences
     if bench.check_scenario is not None:
         _hook(bench.check_scenario, bparams, cfg.scenario, kind="benchmarks", name=bench.name)
     sparams = validate_params(strat.params, cfg.params, owner=strat.name)
     run = validate_params(RUN_PARAMS, {k: getattr(cfg, k) for k in (p.name for p in RUN_PARAMS)}, owner="run")
+    check_recipe(run)
+    if run["reset_optimizer"] == "auto":  # the stored config says what the run did
+        run["reset_optimizer"] = "true" if strat.reset_optimizer else "false"
     validation.check(bench, run["val_fraction"])
     n_exp = bparams.get("n_experiences")
     if isinstance(n_exp, int) and 0 < n_exp < run["first_experiences"]:  # streams that count their experiences

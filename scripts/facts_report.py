@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from bench.facts.queries import facts_summary
+from bench.lessons import FACTS_RECIPE
 from bench.results.store import Store
 from bench.spec.config import RunConfig
 from bench.train.runner import run
@@ -26,8 +27,8 @@ def main() -> None:
     ids = []
     for name, params in STRATEGIES.items():
         for seed in (int(s) for s in args.seeds.split(",")):
-            r = run(RunConfig(benchmark="facts", scenario="domain", strategy=name, params=params, seed=seed),
-                    store=store)
+            r = run(RunConfig(benchmark="facts", scenario="domain", strategy=name, params=params, seed=seed,
+                              **FACTS_RECIPE), store=store)
             ids.append(r["run_id"])
     s = facts_summary(store, ids)
     print("strategy  recall(exp0)    recognition(exp0)  hallucination   plateau(it)  power-law exponent (r2)")

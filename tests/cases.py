@@ -6,5 +6,3 @@ from bench.strategies import strategies
 # A ViT (the prompt methods and their fine-tuning baseline) or a VAE trained per experience: tens of seconds a run.
 SLOW_STRATEGIES = frozenset(s.name for s in strategies()
                             if s.family == "prompt" or s.name in ("vit_finetune", "generative_replay"))
-# The strategies the quick tier runs through every scenario; the full suite runs them all.
-QUICK_STRATEGIES = frozenset({"naive", "joint", "replay", "ewc"})

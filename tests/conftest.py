@@ -41,3 +41,26 @@ def store_copy(seeded, tmp_path, monkeypatch):
     shutil.copy(seeded, path)
     monkeypatch.setenv("BENCH_STORE", str(path))
     return Store(path)
+
+
+@pytest.fixture(scope="session")
+def shared_runs(tmp_path_factory):
+    """Runs several test modules need (tests/test_strategies.py, tests/test_effects.py), in one store: each distinct
+    config trains once per session. `shared_runs.run(cfg)` returns the runner's result dict."""
+    from bench.registry import validate
+    from bench.results.store import Store
+    from bench.train.runner import run
+
+    class Runs:
+        def __init__(self, store: Store) -> None:
+            self.store = store
+            self.results: dict[str, dict] = {}
+
+        def run(self, cfg):
+            cfg = validate(cfg)
+            key = cfg.config_key()
+            if key not in self.results:
+                self.results[key] = run(cfg, store=self.store)
+            return self.results[key]
+
+    return Runs(Store(tmp_path_factory.mktemp("shared-runs") / "runs.duckdb"))

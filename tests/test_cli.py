@@ -46,6 +46,10 @@ def test_list_json(capsys):
     (["--benchmark", "split-digits", "--scenario", "class", "--strategy", "naive", "--bench-param",
       "n_experiences=11"], "n_experiences"),
     (["--benchmark", "split-digits", "--scenario", "class"], "--strategy"),
+    (["--benchmark", "split-digits", "--scenario", "task", "--strategy", "naive", "--bench-param",
+      "n_experiences=10"], "n_experiences=10 leaves experiences of split-digits with 1 class"),
+    (["--benchmark", "split-digits", "--scenario", "class", "--strategy", "naive", "--lr-schedule", "multistep"],
+     "needs run.lr_milestones"),
 ])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, args, needle):
     store = tmp_path / "s.duckdb"

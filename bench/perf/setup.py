@@ -126,7 +126,9 @@ class Setup:
         self.cfg = validate(RunConfig(benchmark=w.benchmark, scenario=w.scenario, strategy="naive",
                                       benchmark_params=w.benchmark_params, epochs=w.epochs, batch_size=w.batch_size,
                                       lr=w.lr, grad_clip=0.0, seed=seed, device=device.type, model=w.model,
-                                      augment=w.augment, normalize=w.normalize, bf16=bf16))
+                                      augment=w.augment, normalize=w.normalize, bf16=bf16,
+                                      # the plain loop's recipe: constant-rate SGD over every minibatch
+                                      momentum=0.0, lr_schedule="constant", warmup=0.0, last_batch="keep"))
         self.spec = get_benchmark(w.benchmark)
         self.stream = normalized(self.spec.build(self.cfg.benchmark_params, w.scenario, seed=seed), self.spec,
                                  self.cfg.normalize)

@@ -102,6 +102,9 @@ class DualPrompt(nn.Module):
         return h[:, 0], self.pull * pull
 
 
+ORTHO_SCALE = 1e-6  # the official code's factor on the orthogonality penalty
+
+
 class CodaPrompt(nn.Module):
     def __init__(self, dim: int, *, n_tasks: int, layers=(0, 1, 2, 3, 4), pool_size: int = 100, length: int = 8,
                  ortho: float = 0.0) -> None:
@@ -139,7 +142,9 @@ class CodaPrompt(nn.Module):
             half = self.length // 2
             prefixes[layer] = (prompt[:, :half], prompt[:, half:])
         h = features(vit, x, prefixes=prefixes)
-        loss = sum(ortho_penalty(t[j]) for t in (K, A, P) for j in range(len(self.layers))) * self.ortho \
+        # The paper's code (GT-RIPL/CODA-Prompt at 22948d2, ortho init at the start as here) scales its penalty by
+        # 1e-6, so `ortho` means its ortho_mu (0.1 in its CIFAR-100 script).
+        loss = sum(ortho_penalty(t[j]) for t in (K, A, P) for j in range(len(self.layers))) * self.ortho * ORTHO_SCALE \
             if (self.ortho > 0 and task is not None) else q.new_zeros(())
         return h[:, 0], loss
 

@@ -1,7 +1,7 @@
 """What a strategy spec is, and the context every spec's `build` receives."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from bench.spec.params import ParamSpec
@@ -39,6 +39,34 @@ class BuildContext:
         )
 
 
+@dataclass(frozen=True, kw_only=True)
+class Claim:
+    """What a strategy's paper claims, as a check: on `benchmark` in `scenario` (with `bench_params` and the strategy's
+    `params`), its ACC, mean over seeds, beats `against`'s by at least `margin`. tests/test_effects.py runs every
+    claim on two seeds; scripts/validity_report.py on three."""
+
+    benchmark: str
+    scenario: str
+    margin: float
+    source: str  # where the claim comes from: a paper's table or its setting
+    against: str = "naive"
+    bench_params: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+    against_params: dict = field(default_factory=dict)
+    run: dict = field(default_factory=dict)  # run settings for both sides (e.g. fewer epochs to stay quick)
+
+    def describe(self) -> str:
+        where = f"{self.benchmark} {self.scenario}-incremental"
+        if self.bench_params:
+            where += " (" + ", ".join(f"{k}={v}" for k, v in self.bench_params.items()) + ")"
+        return f"ACC > {self.against} + {self.margin:g} on {where}"
+
+
+# Claims are checked on a shorter stream (3 experiences, 5 epochs) than the run defaults, so that the quick test tier
+# runs them all; the effects the papers claim still show there (margins measured with scripts/validity_report.py).
+QUICK_CLAIM = {"bench_params": {"n_experiences": 3}, "run": {"epochs": 5}}
+
+
 def _no_check(params: dict, bench_params: dict, bench: Any) -> None:
     return None
 
@@ -62,6 +90,10 @@ class StrategySpec:
     memory: Callable[[dict, int], int] = lambda params, n_experiences: 0
     check: Callable[[dict, dict, Any], None] = _no_check
     trains_jointly: bool = False  # JointTraining sees the whole stream at once: one row in the accuracy matrix
+    # What the run setting reset_optimizer='auto' means for this strategy: re-create the optimizer state at each
+    # experience where the method's official code builds a new optimizer per task.
+    reset_optimizer: bool = False
+    claims: tuple[Claim, ...] = ()  # the paper's claims the bench checks (tests/test_effects.py)
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -71,6 +103,7 @@ class StrategySpec:
         return {
             "name": self.name, "family": self.family, "description": self.description, "paper": self.paper,
             "scenarios": list(self.scenarios), "params": [p.to_dict() for p in self.params],
+            "reset_optimizer": self.reset_optimizer,
         }
 
 

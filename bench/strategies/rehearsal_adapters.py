@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from bench.models import backbones
 from bench.spec.params import BadInput, ParamSpec
-from bench.strategies.base import StrategySpec, mem_size_param
+from bench.strategies.base import QUICK_CLAIM, Claim, StrategySpec, mem_size_param
 
 
 def _icarl(ctx, p):
@@ -52,7 +52,10 @@ def _images_only(params: dict, bench_params: dict, bench) -> None:
 
 SPECS = [
     StrategySpec(
-        name="icarl", family="rehearsal", scenarios=("class",), build=_icarl, make_model=_icarl_model, memory=_mem,
+        name="icarl", family="rehearsal", scenarios=("class",),
+        claims=(Claim(benchmark="split-digits", scenario="class", margin=0.3, **QUICK_CLAIM,
+                      source="Rebuffi et al. 2017: class-incremental CIFAR-100"),),
+        build=_icarl, make_model=_icarl_model, memory=_mem,
         paper="Rebuffi et al. 2017, iCaRL: Incremental Classifier and Representation Learning",
         description="Herded exemplars per class, distillation of old outputs, nearest-mean-of-exemplars "
                     "classification.",
@@ -66,7 +69,10 @@ SPECS = [
         ),
     ),
     StrategySpec(
-        name="generative_replay", family="rehearsal", scenarios=("class", "domain"), build=_generative_replay,
+        name="generative_replay", family="rehearsal", scenarios=("class", "domain"),
+        claims=(Claim(benchmark="split-digits", scenario="class", margin=0.1, **QUICK_CLAIM,
+                      source="van de Ven & Tolias 2019: generative replay in class-incremental split MNIST"),),
+        build=_generative_replay,
         check=_images_only,
         paper="Shin et al. 2017, Continual Learning with Deep Generative Replay",
         description="A VAE learns the inputs seen so far; its samples, labelled by the previous model, are mixed "

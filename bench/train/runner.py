@@ -24,7 +24,7 @@ from bench.spec.status import Status
 from bench.strategies import BuildContext, get_strategy
 from bench.train import metrics
 from bench.train.accounting import kept_memory, method_memory_mb, peak_rss_mb, reset_peak_rss
-from bench.train.optim import make_optimizer
+from bench.train.optim import Recipe, make_optimizer
 from bench.train.recorder import GradClip, Recorder, RunCancelled
 from bench.train.run_checkpoints import FRESH, LATEST, OVER, ResumeFailed, RunCheckpoints
 
@@ -234,7 +234,8 @@ def _train(cfg: RunConfig, *, store: Store, run_id: str, avalanche_eval: bool, r
         evaluator = EvaluationPlugin(*_avalanche_metrics() if avalanche_eval else (), loggers=[])
     ctx = BuildContext(model=model, optimizer=optimizer, criterion=torch.nn.CrossEntropyLoss(), stream=stream,
                        train_mb_size=cfg.batch_size, train_epochs=cfg.epochs, eval_mb_size=1024, device=device,
-                       plugins=[*augment, recorder, *([GradClip(cfg.grad_clip)] if cfg.grad_clip > 0 else [])],
+                       plugins=[*augment, recorder, Recipe.from_config(cfg),
+                                *([GradClip(cfg.grad_clip)] if cfg.grad_clip > 0 else [])],
                        evaluator=evaluator)
     strategy = strat.build(ctx, cfg.params)
     if cfg.fast:  # fast path: training minibatches from whole tensors on the device (bench/fastpath.py)
