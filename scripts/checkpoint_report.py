@@ -2,7 +2,7 @@
 
     python scripts/checkpoint_report.py [--strategies naive,replay,ewc,der,lwf,icarl] [--seeds 0,1,2]
 
-Each run is split-digits, class-incremental, 5 experiences, the run defaults (3 epochs, batch 32), once with its
+Each run is split-digits, class-incremental, 5 experiences, the run defaults (README, 'Default protocol'), once with its
 checkpoints (the default keep_checkpoints=none: one per experience end but the last, deleted when it finishes) and once
 against a store that offers no place for them; the order alternates by seed. Then the state of a CIFAR ResNet-18 (11.2 M
 parameters, SGD with momentum buffers) is encoded, written and read back, which is what dominates a CIFAR run's
@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 class NoCheckpoints:

@@ -149,7 +149,7 @@ SPECS = [
         description="Full MNIST (60,000 / 10,000 28x28 digits, torchvision files), split into disjoint classes.",
     ),
     BenchmarkSpec(
-        name="permuted-mnist", kind="domain", params=(n_experiences_param(),), scenarios=("domain", "task"),
+        name="permuted-mnist", kind="domain", params=(n_experiences_param(max_=20),), scenarios=("domain", "task"),
         load=_loader("permuted-mnist", "mnist"), transform=permute, offline=False,
         check_data=_data_check("permuted-mnist", "mnist"),
         description="Full MNIST with all ten classes in every experience, each under its own fixed pixel permutation.",

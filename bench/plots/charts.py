@@ -20,6 +20,9 @@ ACCURACY_SCHEME = "blues"
 _PAD = alt.AutoSizeParams(type="pad")
 # Run-config fields that never tell two groups apart in a label (seeds are aggregated; the rest is not science).
 _NOT_IN_LABELS = ("strategy", "seed", "device", "data_dir", "params", "benchmark_params", "imported")
+# Run settings whose default is the strategy's own (auto, resolved per strategy when a run is validated): like a
+# strategy parameter, they tell apart only groups of the same strategy.
+_PER_STRATEGY = ("reset_optimizer",)
 
 
 def _natural(text: str) -> list:
@@ -29,7 +32,8 @@ def _natural(text: str) -> list:
 def _flat(cfg: dict) -> dict:
     # a setting added after a run was stored, at its old value or auto, does not tell groups apart
     cfg = without_later_defaults(dict(cfg))
-    out = {k: v for k, v in cfg.items() if k not in _NOT_IN_LABELS}
+    out = {k: v for k, v in cfg.items() if k not in _NOT_IN_LABELS and k not in _PER_STRATEGY}
+    out.update({f"run.{k}": cfg[k] for k in _PER_STRATEGY if k in cfg})
     out.update({f"bench.{k}": v for k, v in (cfg.get("benchmark_params") or {}).items()})
     out.update({f"param.{k}": v for k, v in (cfg.get("params") or {}).items()})
     return out
@@ -60,13 +64,14 @@ def series_table(groups: pd.DataFrame) -> pd.DataFrame:
     keys = sorted({k for f in flat.values() for k in f})
     # An imported run's config has no run settings (epochs, lr, ...): its missing keys do not make them vary.
     imported = {g for g, c in zip(groups.group_id, groups.config_json, strict=True) if json.loads(c).get("imported")}
-    varying = {k for k in keys if not k.startswith("param.") and len(
+    varying = {k for k in keys if not k.startswith(("param.", "run.")) and len(
         {repr(f.get(k)) for g, f in flat.items() if k in f or g not in imported}) > 1}
     varying |= {"on"} if any("+" in str(f.get("on", "")) for f in flat.values()) else set()
     rows = []
     for g, f in flat.items():
         same = [flat[h] for h in flat if strategy[h] == strategy[g]]
-        own = {k for k in keys if k.startswith(("param.", "bench.")) and len({repr(s.get(k)) for s in same}) > 1}
+        own = {k for k in keys
+               if k.startswith(("param.", "bench.", "run.")) and len({repr(s.get(k)) for s in same}) > 1}
         parts = [_part(k, f[k]) for k in keys if (k in varying or k in own) and f.get(k) is not None]
         parts = ["imported"] + parts if g in imported else parts  # results made elsewhere: say so on every chart
         label = strategy[g] + (f" ({', '.join(parts)})" if parts else "")
