@@ -218,7 +218,7 @@ def match(configs, store: Store) -> Plan:
     for run_id, status, cfg_json, created in zip(*(stored_configs(store)[k] for k in
                                                    ("run_id", "status", "config_json", "created_at")), strict=True):
         try:
-            key = RunConfig.from_json(cfg_json).config_key()
+            key = RunConfig.from_json(cfg_json, stored=True).config_key()
         except (ValueError, TypeError):
             continue
         if key in wanted:

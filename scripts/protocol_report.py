@@ -19,8 +19,8 @@ import numpy as np
 
 CANDIDATES: dict[str, dict] = {
     # The recipe before issue 13: plain SGD at 0.1, constant, clipped at 10, every last minibatch trained on.
-    "old": dict(lr=0.1, momentum=0.0, lr_schedule="constant", warmup=0.0, grad_clip=10.0, last_batch="keep"),
-    "old + drop_small": dict(lr=0.1, momentum=0.0, lr_schedule="constant", warmup=0.0, grad_clip=10.0),
+    "old": dict(epochs=3, lr=0.1, momentum=0.0, lr_schedule="constant", warmup=0.0, grad_clip=10.0, last_batch="keep"),
+    "old + drop_small": dict(epochs=3, lr=0.1, momentum=0.0, lr_schedule="constant", warmup=0.0, grad_clip=10.0),
     "sgd 0.1 cosine": dict(lr=0.1, momentum=0.0, lr_schedule="cosine", warmup=0.0, grad_clip=0.0),
     "momentum 0.9 lr 0.01 cosine": dict(lr=0.01, momentum=0.9, lr_schedule="cosine", warmup=0.0, grad_clip=0.0),
     "momentum 0.9 lr 0.02 cosine warm-up 0.5": dict(lr=0.02, momentum=0.9, lr_schedule="cosine", warmup=0.5,

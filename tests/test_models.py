@@ -14,7 +14,7 @@ import torch
 
 from bench.models import MODEL_CHOICES, backbone_features, backbones, build_model, gpu_ready, gpu_state, param_count
 from bench.registry import validate
-from bench.spec.config import LATER_SETTINGS, RUN_PARAMS, RunConfig
+from bench.spec.config import LATER_SETTINGS, LEGACY, NOT_IDENTITY, RUN_PARAMS, RunConfig
 from bench.spec.params import BadInput
 from bench.strategies import get_strategy
 
@@ -172,14 +172,15 @@ def test_new_settings_leave_the_identity_of_runs_stored_before_them():
     that trains differently (CIFAR's augmented, normalised recipe) gets new ones."""
     def old_key(cfg: RunConfig, n: int) -> str:
         d = cfg.to_dict()
-        for k in ("seed", "device", "data_dir", "fast", *LATER_SETTINGS):
+        for k in ("seed", "device", "data_dir", "fast", *NOT_IDENTITY, *LATER_SETTINGS):
             d.pop(k)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:n]
 
-    digits = validate(_cfg())
+    digits = validate(_cfg(**LEGACY))  # the recipe of the first release (momentum 0, every last minibatch, ...)
     assert (digits.augment, digits.normalize, digits.model) == ("none", "none", "auto")
     assert digits.group_key() == old_key(digits, 12)
-    stored = RunConfig.from_json(json.dumps({k: v for k, v in digits.to_dict().items() if k not in LATER_SETTINGS}))
+    stored = RunConfig.from_json(json.dumps({k: v for k, v in digits.to_dict().items() if k not in LATER_SETTINGS}),
+                                 stored=True)
     assert stored.group_key() == digits.group_key() and stored.config_key() == digits.config_key()
     assert validate(_cfg(model="cnn")).group_key() != digits.group_key()
 

@@ -66,10 +66,10 @@ def test_an_image_folder_is_cut_by_class_with_imagefolder_labels_and_a_fixed_spl
 
 
 def test_train_and_test_folders_resize_and_colour(roots):
-    image_folder(roots / "tt" / "train", classes=3, per_class=6, size=20, rgb=True)
-    image_folder(roots / "tt" / "test", classes=3, per_class=2, size=20, rgb=True, seed=1)
-    s = stream("image-folder", "task", path=str(roots / "tt"), size=8, n_experiences=3)
-    assert s.input_shape == (3, 8, 8) and s.n_heads == 3 and s.n_outputs == 1
+    image_folder(roots / "tt" / "train", classes=6, per_class=3, size=20, rgb=True)
+    image_folder(roots / "tt" / "test", classes=6, per_class=1, size=20, rgb=True, seed=1)
+    s = stream("image-folder", "task", path=str(roots / "tt"), size=8, n_experiences=3)  # two classes per task
+    assert s.input_shape == (3, 8, 8) and s.n_heads == 3 and s.n_outputs == 2
     assert [len(e.train_x) for e in s.experiences] == [6, 6, 6] and [len(e.test_x) for e in s.experiences] == [2] * 3
     grey = stream("image-folder", path=str(roots / "tt"), size=8, color="grey")
     assert grey.input_shape == (1, 8, 8)
@@ -121,7 +121,7 @@ def test_the_cli_runs_an_image_folder_in_the_class_and_task_scenarios(roots, tmp
     store = tmp_path / "s.duckdb"
     for scenario in ("class", "task"):
         code = main(["run", "--benchmark", "image-folder", "--scenario", scenario, "--strategy", "naive",
-                     "--bench-param", f"path={root}", "--epochs", "8", "--store", str(store), "--json"])
+                     "--bench-param", f"path={root}", "--epochs", "30", "--store", str(store), "--json"])
         assert code == 0
         out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         R = np.array(out["accuracy_matrix"])

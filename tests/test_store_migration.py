@@ -116,7 +116,7 @@ def test_the_app_reads_a_migrated_store(old):
     naive = runs.query("strategy == 'naive' and scenario == 'class' and seed == 0").iloc[0]
     # a run's identity is unchanged: the group id the old release stored is the one this code computes
     for cfg_json, group in zip(runs.config_json, runs.group_id, strict=True):
-        assert RunConfig.from_json(cfg_json).group_key() == group
+        assert RunConfig.from_json(cfg_json, stored=True).group_key() == group
     result = q.run_result(store, naive.run_id)
     assert result["metrics"]["fwt"] is None  # stored by the old release, meaningless in class-incremental runs
     assert result["metrics"]["forgetting_initial"] == pytest.approx(-result["metrics"]["bwt"])
@@ -129,7 +129,7 @@ def test_the_app_reads_a_migrated_store(old):
     assert not q.forgetting_by_experience(store, ids, definition="forgetting_initial").empty
     assert set(q.groups(store).query("n_finished > 0").devices.map(tuple)) == {("cpu",)}
     # the lessons still find old runs by their configuration
-    old_cfg = RunConfig.from_json(naive.config_json)
+    old_cfg = RunConfig.from_json(naive.config_json, stored=True)
     assert lessons.match([old_cfg], store).found == {old_cfg.config_key(): naive.run_id}
 
 

@@ -33,7 +33,7 @@ def test_the_sweep_grammar_maps_to_a_domain(text, kind, low, high, values):
 
 def test_the_grid_takes_the_values_of_every_text_and_three_points_of_a_registry_range():
     assert sp.domain_for(EWC, "ewc_lambda", "log 10 10000 4", grid=True).values == (10.0, 100.0, 1000.0, 10000.0)
-    assert sp.domain_for(EWC, "lr", None, grid=True).values == (0.01, 0.1, 1.0)  # default 0.1, one decade each side
+    assert sp.domain_for(EWC, "lr", None, grid=True).values == (0.001, 0.01, 0.1)  # default 0.01, a decade each side
     assert sp.domain_for(EWC, "mode", None, grid=True).values == ("separate", "online")
     with pytest.raises(BadInput, match="gives 1000 values, more than 100"):  # a:b on the grid steps by 1, as sweeps
         sp.domain_for(EWC, "ewc_lambda", "1:1000", grid=True)
@@ -44,7 +44,7 @@ def test_registry_ranges_come_from_the_param_specs():
     spec = {p.name: p for p in RUN_PARAMS}["lr"]
     assert (lr.kind, lr.low, lr.high, lr.where) == ("loguniform", spec.default / 10, spec.default * 10, "run")
     lam = sp.domain_for(EWC, "ewc_lambda", None)
-    assert (lam.kind, lam.low, lam.high) == ("loguniform", 100.0, 10000.0)  # default 1000
+    assert (lam.kind, lam.low, lam.high) == ("loguniform", 10.0, 1000.0)  # default 100
     assert sp.domain_for(EWC, "decay_factor", None).describe() == "uniform in [0, 1]"  # a fraction: all of it
     assert sp.domain_for(EWC, "optimizer", None).values == ("sgd", "adam")
     assert sp.domain_for(EWC, "bf16", None).values == (False, True)

@@ -15,8 +15,8 @@ from bench.spec.status import Status
 from bench.train.recorder import RunCancelled
 from bench.train.runner import run
 
-LRS = (0.05, 0.3, 0.01)  # finished trials
-STOPPED_LR = 0.002  # a trial stopped after its first experience, as ASHA stops one
+LRS = (0.005, 0.03, 0.001)  # finished trials (momentum 0.9, the default: 0.1 and above can diverge)
+STOPPED_LR = 0.0002  # a trial stopped after its first experience, as ASHA stops one
 
 
 def seed_search(store: Store, *, strategy: str = "ewc", lrs: tuple = LRS, stopped: float | None = STOPPED_LR) -> str:

@@ -77,7 +77,7 @@ def _run_here(store, run_id: str) -> str:
     job = store.claim(run_id, host=socket.gethostname(), pid=os.getpid())
     if job is None:
         raise BadInput(f"run {run_id} was taken by another worker (a pool is running for this store)")
-    run(RunConfig.from_dict(job["config"]), store=store, run_id=run_id, resume=True)
+    run(RunConfig.from_dict(job["config"], stored=True), store=store, run_id=run_id, resume=True)
     return run_id
 
 

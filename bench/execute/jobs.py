@@ -132,7 +132,7 @@ def worker_loop(store_path: str, *, exit_when_idle: bool = False, gpu: int | Non
             time.sleep(POLL_S)
             continue
         try:
-            run(RunConfig.from_dict(job["config"]), store=store, run_id=job["run_id"], resume=job["resume"])
+            run(RunConfig.from_dict(job["config"], stored=True), store=store, run_id=job["run_id"], resume=job["resume"])
         except Exception as exc:  # e.g. a config that no longer validates: never kill the worker
             store.update_run(job["run_id"], status=Status.FAILED, finished_at=time.time(),
                              error=f"{type(exc).__name__}: {exc}", device=_device_of(job["config"]))
