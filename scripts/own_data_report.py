@@ -15,8 +15,6 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
 
 def main() -> int:
     ap = argparse.ArgumentParser()
@@ -29,7 +27,9 @@ def main() -> int:
     os.environ["BENCH_DATA_ROOTS"] = str(tmp)
     os.environ["BENCH_CACHE_DIR"] = str(tmp / "cache")
 
-    from own_data import image_folder
+    from writers import tests_module
+
+    image_folder = tests_module("own_data").image_folder
 
     from bench.benchmarks import image_decode
     from bench.benchmarks import image_folder as folder

@@ -12,12 +12,12 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from writers import tests_module
 
-import own_data  # noqa: E402  (the bad-input makers shared with the tests)
+from bench.cli import main as cli
+from bench.results.store import Store
 
-from bench.cli import main as cli  # noqa: E402
-from bench.results.store import Store  # noqa: E402
+own_data = tests_module("own_data")  # the bad-input makers shared with the tests
 
 RUN = ["run", "--scenario", "class", "--strategy", "naive"]
 
