@@ -108,9 +108,10 @@ def test_reproduce_start_refuses_a_folder_without_the_files_and_queues_with_them
 
 
 def test_reproduce_of_a_preset_the_bench_cannot_run_says_what_is_missing(store_copy):
-    at = open_app("pages/reproduce.py", query={"preset": "mammoth-l2p-seq-cifar100-224"})
-    assert "reset_optimizer" in at.warning[0].value
-    assert not [b for b in at.button if b.key == "reproduce.start.mammoth-l2p-seq-cifar100-224"]
+    at = open_app("pages/reproduce.py", query={"preset": "mammoth-xder-seq-cifar100-500"})
+    assert "strategy 'xder' is not in the bench" in at.warning[0].value
+    assert not [b for b in at.button if b.key == "reproduce.start.mammoth-xder-seq-cifar100-500"]
+    at = open_app("pages/reproduce.py", query={"preset": "mammoth-l2p-seq-cifar100-224"})  # runnable now
     md = " ".join(m.value for m in at.markdown)
     assert "batchwise_prompt" in md  # the task-identity leak is named among the deviations
 

@@ -54,8 +54,8 @@ class Adapter:
 
 
 def _plugin(strategy, cls_name: str):
-    for p in strategy.plugins:
-        if type(p).__name__ == cls_name:
+    for p in strategy.plugins:  # the class or a subclass of it (the bench's BufferWideMIRPlugin is a MIRPlugin)
+        if any(c.__name__ == cls_name for c in type(p).__mro__):
             return p
     raise CheckpointError(f"the strategy has no {cls_name}")
 

@@ -101,7 +101,9 @@ def test_killing_the_server_while_runs_train_loses_nothing(server, page, tmp_pat
 
 def test_a_killed_worker_pool_shows_its_run_as_interrupted(server, page):
     store = Store(server.store_path)
-    cfg = RunConfig(benchmark="split-digits", scenario="class", strategy="naive", epochs=200, seed=7)
+    # max_resumes=0: a run whose process died is otherwise re-queued at once to resume from its checkpoint
+    # (tests/test_resume.py); here it must stay interrupted for the page to show it
+    cfg = RunConfig(benchmark="split-digits", scenario="class", strategy="naive", epochs=200, seed=7, max_resumes=0)
     (run_id,) = jobs.submit([cfg], store=store)
     pool = jobs.ensure_pool(store)  # the pool of the first test, still up after the server's restart
     page.goto(server.url + "/runs")
