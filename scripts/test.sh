@@ -10,4 +10,6 @@ if ! command -v chromium >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 python -m pip install -q -r requirements-dev.txt
-exec python -m pytest "$@"
+# Two pytest-xdist workers (BENCH_TEST_WORKERS to change; 0 runs everything in this process): a test module stays on
+# one worker, the browser tests share one, the Ray tests another (tests/conftest.py groups them).
+exec python -m pytest -n "${BENCH_TEST_WORKERS:-2}" --dist loadgroup "$@"

@@ -14,19 +14,23 @@ os.environ.setdefault("BENCH_CACHE_DIR", str(Path(__file__).resolve().parent.par
 
 # Modules whose runs are shared through the session fixture `shared_runs`: one xdist worker runs them all.
 SHARED_RUN_MODULES = ("test_strategies", "test_effects")
+# Modules that start a local Ray instance: one worker runs them in turn (two instances at once double the memory).
+RAY_MODULES = ("test_plugins", "test_ray", "test_resume", "test_tune_engine")
 
 
 def pytest_collection_modifyitems(config, items):
     """Groups for pytest-xdist's `--dist loadgroup` (scripts/test.sh runs two workers): a test module stays on one
     worker (its module-scoped fixtures, a seeded store, are built once), the browser tests share one worker (they
     start an app server each session, and two at once would fight over the two cores), and so do the modules that
-    share `shared_runs`. Without xdist the marks do nothing."""
+    share `shared_runs`, and those that start Ray. Without xdist the marks do nothing."""
     for item in items:
         path = Path(str(item.fspath))
         if "e2e" in path.parts:
             group = "e2e"
         elif path.stem in SHARED_RUN_MODULES:
             group = "shared_runs"
+        elif path.stem in RAY_MODULES:
+            group = "ray"
         else:
             group = path.stem
         item.add_marker(pytest.mark.xdist_group(group))

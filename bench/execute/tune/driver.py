@@ -106,14 +106,17 @@ class Bridge(tune.Callback):
         self.pump(force=True)
         for trial_id, run_id in self.runs.items():
             row = self.store.run_row(run_id)
-            if row is None or row["status"] in TERMINAL:
-                continue
             how = self.outcome.get(trial_id)
             last = self.last.get(trial_id, {})
+            early = stop_reason(cancelled=False, after=int(last.get("experiences", 0)),
+                                of=self.req.trial_experiences, objective=float(last.get("objective", "nan")))
+            if row is not None and row["status"] == Status.CANCELLED and how == "stopped_early" and not row["error"]:
+                # Tune stopped it through the cancel flag before its own report could say why: say it here
+                self.store.update_run(run_id, error=early)
+            if row is None or row["status"] in TERMINAL:
+                continue
             if how == "stopped_early":
-                status = Status.CANCELLED
-                error = stop_reason(cancelled=False, after=int(last.get("experiences", 0)),
-                                    of=self.req.trial_experiences, objective=float(last.get("objective", "nan")))
+                status, error = Status.CANCELLED, early
             elif how == "cancelled" or self.cancelled:
                 status, error = Status.CANCELLED, stop_reason(cancelled=True, after=0, of=0, objective=0.0)
             elif how == "failed":
