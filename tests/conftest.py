@@ -18,6 +18,7 @@ SHARED_RUN_MODULES = ("test_strategies", "test_effects")
 RAY_MODULES = ("test_plugins", "test_ray", "test_resume", "test_tune_engine")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the marks into the node ids
 def pytest_collection_modifyitems(config, items):
     """Groups for pytest-xdist's `--dist loadgroup` (scripts/test.sh runs two workers): a test module stays on one
     worker (its module-scoped fixtures, a seeded store, are built once), the browser tests share one worker (they

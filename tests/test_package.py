@@ -48,6 +48,7 @@ def _python(code: str, site: Path, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True)
 
 
+@pytest.mark.slow  # builds a wheel from a clean copy: about 10 s
 def test_the_wheel_holds_every_module_and_each_imports_from_it(wheel_dir, tmp_path):
     in_wheel = sorted(".".join(p.relative_to(wheel_dir).with_suffix("").parts).removesuffix(".__init__")
                       for p in (wheel_dir / "bench").rglob("*.py"))

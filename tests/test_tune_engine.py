@@ -37,6 +37,7 @@ def tune(capsys, store, *args) -> list[dict]:
     return out
 
 
+@pytest.mark.slow  # a local Ray instance and three trials: the slow tier (the engine has AppTests and unit tests)
 def test_a_validation_search_chooses_on_validation_and_every_trial_is_a_finished_run(local_ray, tmp_path, capsys):
     store_path = tmp_path / "s.duckdb"
     # lr up to 0.03: with momentum 0.9 the default range's top (0.1) can diverge, and this test wants three finished
