@@ -21,7 +21,7 @@ STOPPED_LR = 0.0002  # a trial stopped after its first experience, as ASHA stops
 
 def seed_search(store: Store, *, strategy: str = "ewc", lrs: tuple = LRS, stopped: float | None = STOPPED_LR) -> str:
     req = make_request(benchmark="split-digits", scenario="class", strategy=strategy, trials=len(lrs) + 1,
-                       search={"lr": "log 0.001 1 4", "ewc_lambda": "log 10 10000 4"}, scheduler="asha",
+                       search={"lr": "log 0.0001 0.1 4", "ewc_lambda": "log 10 10000 4"}, scheduler="asha",
                        run={"epochs": 1})
     tune_id = uuid.uuid4().hex[:12]
     T.insert_tune(store, outcome.new_row(tune_id, req, status=Status.RUNNING))
