@@ -5,6 +5,7 @@ search. One test is in the quick tier; the rest are slow."""
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import numpy as np
@@ -93,10 +94,11 @@ def test_asha_stops_a_bad_trial_at_an_experience_boundary_as_a_cancelled_run(loc
                 "--scheduler", "asha", "--asha-grace", "1", "--concurrency", "1")
     store = Store(store_path)
     good, bad = r["trials"]  # the grid in order, one at a time: the second meets the first at the rung
-    assert (good["outcome"], bad["outcome"]) == ("finished", "stopped_early") and bad["experiences"] == 1
+    # experiences: 1 when Tune passed the trial's report on before it stopped the trial (0 when it ended it first)
+    assert (good["outcome"], bad["outcome"]) == ("finished", "stopped_early") and bad["experiences"] <= 1
     row = store.run_row(bad["run_id"])
     assert row["status"] == Status.CANCELLED
-    assert row["error"].startswith("stopped early by ASHA after experience 1 of 5")
+    assert re.match(r"stopped early by ASHA after experience [01] of 5", row["error"]), row["error"]
     ends = q.end_evaluations(store, [bad["run_id"]])
     # its first experience's rows, where they reached the store: a trial Tune stops through the cancel flag can be
     # ended before its last rows are relayed (the reason is still written, by the driver)

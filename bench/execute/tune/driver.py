@@ -100,18 +100,32 @@ class Bridge(tune.Callback):
         self.outcome[trial_id] = how
         T.record_trial(self.store, self.tune_id, self.number[trial_id], outcome=how)
 
+    def _settle_outcome(self, trial_id: str, row: dict | None) -> None:
+        last, status = self.last.get(trial_id) or {}, (row or {}).get("status")
+        if last.get("final") or status == Status.FINISHED:
+            self._end(trial_id, "finished")
+        elif status == Status.FAILED:
+            self._end(trial_id, "failed")
+        elif self.cancelled:
+            self._end(trial_id, "cancelled")
+        elif last or status == Status.CANCELLED:
+            self._end(trial_id, "stopped_early")
+
     def settle(self) -> None:
         """After the Tuner: the last rows in, and a status for every trial run whose process ended before it could
         write one (a trial stopped or killed between two writes)."""
         self.pump(force=True)
         for trial_id, run_id in self.runs.items():
             row = self.store.run_row(run_id)
+            if trial_id not in self.outcome:  # Tune ended it without a completion callback (a trial its scheduler
+                # stopped can end so; the Tuner is done, so nothing runs any more): its last report and its run say how
+                self._settle_outcome(trial_id, row)
             how = self.outcome.get(trial_id)
             last = self.last.get(trial_id, {})
             early = stop_reason(cancelled=False, after=int(last.get("experiences", 0)),
                                 of=self.req.trial_experiences, objective=float(last.get("objective", "nan")))
             if row is not None and row["status"] == Status.CANCELLED and how == "stopped_early" and not row["error"]:
-                # Tune stopped it through the cancel flag before its own report could say why: say it here
+                # the trial's process ended before its own reason reached the store: say it here
                 self.store.update_run(run_id, error=early)
             if row is None or row["status"] in TERMINAL:
                 continue
@@ -217,7 +231,7 @@ def search(store: Store, req: TuneRequest, *, tune_id: str | None = None, addres
         tune_config=tune.TuneConfig(metric="objective", mode="max", search_alg=searcher(req),
                                     scheduler=scheduler(req), num_samples=1 if req.algorithm == "grid" else req.trials,
                                     max_concurrent_trials=(req.concurrency or None) if req.algorithm == "tpe" else None,
-                                    reuse_actors=True),
+                                    reuse_actors=False),
         run_config=tune.RunConfig(name=tune_id, storage_path=folder, callbacks=[bridge], stop=StopAll(bridge),
                                   verbose=0, failure_config=tune.FailureConfig(max_failures=0)))
     t0 = time.perf_counter()
