@@ -50,7 +50,8 @@ def resnet_state() -> dict:
     import torch
 
     from bench.models import build_model
-    from bench.train.state_codec import Decoder, Encoder, dumps, loads
+    from bench.train.state_codec import Encoder, dumps, loads
+    from bench.train.state_decode import Decoder
 
     torch.manual_seed(0)
     model = build_model("resnet18", input_shape=(3, 32, 32), n_outputs=10, n_heads=1, info={})

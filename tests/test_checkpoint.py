@@ -17,9 +17,10 @@ from bench.registry import validate
 from bench.results.store import Store
 from bench.spec.config import RunConfig
 from bench.spec.status import Status
-from bench.train import checkpoint, state_codec
+from bench.train import checkpoint, state_decode
 from bench.train.runner import new_run_row, run
-from bench.train.state_codec import CheckpointError, Decoder, Encoder, dumps, loads
+from bench.train.state_codec import CheckpointError, Encoder, dumps, loads
+from bench.train.state_decode import Decoder
 
 MEASURED = {"time_s", "train_time_s", "peak_memory_mb"}  # process measurements: never equal between two runs
 
@@ -204,11 +205,11 @@ def test_a_frozen_parameter_is_fingerprinted_not_stored_and_a_changed_one_refuse
     assert set(e["state"]) == {"1.weight", "1.bias"} and set(e["frozen"]) == {"0.weight", "0.bias"}
     same = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.Linear(64, 2))
     same.load_state_dict(net.state_dict())
-    state_codec.load_module(same, e, ["m"])
+    state_decode.load_module(same, e, ["m"])
     with torch.no_grad():
         same[0].weight[0, 0] += 1e-3
     with pytest.raises(CheckpointError, match="frozen parameter 0.weight"):
-        state_codec.load_module(same, e, ["m"])
+        state_decode.load_module(same, e, ["m"])
 
 
 def _torch_saved(obj) -> bytes:

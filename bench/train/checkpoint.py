@@ -31,13 +31,13 @@ import torch
 from bench.train.state_codec import (
     TAG,
     CheckpointError,
-    Decoder,
     Encoder,
     dataset_from_state,
     dataset_state,
     dumps,
     loads,
 )
+from bench.train.state_decode import Decoder
 
 __all__ = ["ADAPTERS", "FORMAT", "Adapter", "CheckpointError", "capture", "dumps", "loads", "restore"]
 
