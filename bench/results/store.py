@@ -37,7 +37,8 @@ __all__ = ["DEFAULT_STORE", "ROW_TABLES", "RUN_COLUMNS", "SCHEMA_VERSION", "SPLI
 DEFAULT_STORE = Path("results") / "bench.duckdb"
 
 ROW_TABLES = ("evaluations", "class_recall", "train_curve", "probes", "run_metrics", "run_sources", "run_resumes")
-SPLITS = ("test", "val")  # the `split` of evaluation, class-recall and run-metric rows
+TEST, VAL = "test", "val"
+SPLITS = (TEST, VAL)  # the `split` of evaluation, class-recall and run-metric rows
 RUN_COLUMNS = (
     "run_id", "group_id", "sweep_id", "benchmark", "scenario", "strategy", "family", "seed", "config_json",
     "status", "error", "cancel_requested", "created_at", "started_at", "first_iteration_at", "finished_at",
